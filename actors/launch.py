@@ -1,0 +1,55 @@
+"""The one place where grid's actor classes become Ray actors.
+
+Names, namespaces, lifetimes, resources and concurrency are set here on purpose:
+partitions and the router are detached (the data outlives the client that created
+it), ask for no CPU (they are I/O-bound event loops; Ray should not refuse to place
+them on a small machine), and partitions are spread over the cluster's nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from actors.partition import PartitionActor
+from grid._naming import partition_actor_name, router_actor_name
+
+__all__ = ["get_or_start_router", "start_partition"]
+
+# Async actors interleave calls only at awaits, and ours never await mid-operation;
+# the limit just bounds how many calls queue inside the actor.
+MAX_CONCURRENCY = 1000
+
+
+def get_or_start_router(namespace: str) -> Any:
+    """The router of ``namespace``, started if this is the grid's first client."""
+    from actors.router import RouterActor  # the router itself starts partitions through here
+
+    return (
+        ray.remote(RouterActor)
+        .options(
+            name=router_actor_name(),
+            namespace=namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            num_cpus=0,
+            max_concurrency=MAX_CONCURRENCY,
+        )
+        .remote(namespace)
+    )
+
+
+def start_partition(namespace: str, *, table_id: str, partition_id: str, **config: Any) -> Any:
+    return (
+        ray.remote(PartitionActor)
+        .options(
+            name=partition_actor_name(table_id, partition_id),
+            namespace=namespace,
+            lifetime="detached",
+            num_cpus=0,
+            max_concurrency=MAX_CONCURRENCY,
+            scheduling_strategy="SPREAD",
+        )
+        .remote(partition_id=partition_id, **config)
+    )

@@ -1,0 +1,271 @@
+"""The logic of one table partition, as a plain class (the actor is a thin shell).
+
+A partition owns the hashes ``low <= h < high`` of one table: its items, kept as
+encoded bytes in a dict, a sorted index of their storage keys for Query and Scan,
+and its change log. Every method runs to completion without awaiting, so inside the
+async actor each operation is atomic: validate, evaluate, mutate, then log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from actors.change_log import ChangeEvent, ChangeLog, RetentionPolicy
+from grid._codec import decode_item, encode_item
+from grid._expressions import apply_update, evaluate_condition, parse_condition, parse_update
+from grid._keys import KeySchema, StorageKey, hash_position
+from grid._requests import (
+    DeleteOp,
+    ExpressionArgs,
+    GetOp,
+    ItemOp,
+    Page,
+    PutOp,
+    QueryRequest,
+    ScanRequest,
+    UpdateOp,
+    WriteResult,
+)
+from grid._types import MAX_ITEM_BYTES, item_size
+from grid.errors import (
+    ConditionalCheckFailedException,
+    GridError,
+    InternalServerError,
+    PartitionMovedError,
+    ValidationException,
+)
+
+__all__ = ["PartitionStore"]
+
+OpResult = bytes | None | WriteResult | GridError
+
+
+class PartitionStore:
+    """Items, sorted key index and change log of the hash range ``[low, high)``."""
+
+    def __init__(
+        self,
+        *,
+        key_schema: KeySchema,
+        low: int,
+        high: int,
+        map_version: int = 1,
+        retention: RetentionPolicy | None = None,
+    ) -> None:
+        self.key_schema = key_schema
+        self.low = low
+        self.high = high
+        self.map_version = map_version
+        self.log = ChangeLog(retention)
+        self._items: dict[bytes, bytes] = {}
+        self._index: SortedList = SortedList()
+        self._stored_bytes = 0
+
+    # -- single-item operations -------------------------------------------------
+
+    def execute(self, ops: Sequence[ItemOp]) -> list[OpResult]:
+        """Apply a batch in order; each op's result or error sits at its position.
+
+        One op's failure never affects another: every op is atomic on its own.
+        """
+        results: list[OpResult] = []
+        for op in ops:
+            try:
+                results.append(self._execute_one(op))
+            except GridError as error:
+                results.append(error)
+            except Exception as error:  # a bug must fail one op, not the batch
+                results.append(InternalServerError(f"{type(error).__name__}: {error}"))
+        return results
+
+    def _execute_one(self, op: ItemOp) -> OpResult:
+        self._check_owned(op.key)
+        if isinstance(op, GetOp):
+            return self._items.get(op.key.key)
+        if isinstance(op, PutOp):
+            return self._put(op)
+        if isinstance(op, UpdateOp):
+            return self._update(op)
+        if isinstance(op, DeleteOp):
+            return self._delete(op)
+        raise ValidationException(f"Unknown operation {type(op).__name__}")
+
+    def _check_owned(self, key: StorageKey) -> None:
+        if not self.low <= key.hash < self.high:
+            raise PartitionMovedError(
+                "The key's hash is no longer owned by this partition", map_version=self.map_version
+            )
+
+    def _check_condition(
+        self, condition: str | None, args: ExpressionArgs, old: bytes | None, return_old: bool
+    ) -> dict[str, Any] | None:
+        """Evaluate ``condition`` on the current item; returns the decoded item if it was needed."""
+        if condition is None:
+            return None
+        current = decode_item(old) if old is not None else {}
+        if not evaluate_condition(parse_condition(condition), current, args.names, args.values):
+            raise ConditionalCheckFailedException(
+                "The conditional request failed", item=current if (return_old and old is not None) else None
+            )
+        return current
+
+    def _put(self, op: PutOp) -> WriteResult:
+        old = self._items.get(op.key.key)
+        self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
+        self._store(op.key.key, old, op.item)
+        return WriteResult(old=old if op.return_old else None)
+
+    def _update(self, op: UpdateOp) -> WriteResult:
+        old = self._items.get(op.key.key)
+        current = self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
+        if current is None:
+            current = decode_item(old) if old is not None else {}
+        base = current if old is not None else dict(op.key_attributes)
+        if op.update is None:
+            new_item, updated = base, ()
+        else:
+            outcome = apply_update(parse_update(op.update), base, op.args.names, op.args.values)
+            new_item, updated = outcome.item, tuple(sorted(outcome.updated))
+        for name in self.key_schema.names:
+            if name in updated:
+                raise ValidationException(
+                    "One or more parameter values were invalid: Cannot update attribute "
+                    f"{name}. This attribute is part of the key"
+                )
+        if item_size(new_item) > MAX_ITEM_BYTES:
+            raise ValidationException("Item size to update has exceeded the maximum allowed size")
+        new = encode_item(new_item)
+        self._store(op.key.key, old, new)
+        wants_old = op.return_values in ("ALL_OLD", "UPDATED_OLD")
+        wants_new = op.return_values in ("ALL_NEW", "UPDATED_NEW")
+        return WriteResult(
+            old=old if wants_old else None, new=new if wants_new else None, updated_names=updated
+        )
+
+    def _delete(self, op: DeleteOp) -> WriteResult:
+        old = self._items.get(op.key.key)
+        self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
+        if old is not None:
+            self._remove(op.key.key, old)
+        return WriteResult(old=old if op.return_old else None)
+
+    # -- mutation and the log: the only places items change ----------------------
+
+    def _store(self, key: bytes, old: bytes | None, new: bytes) -> None:
+        if old is not None and (old == new or (len(old) == len(new) and decode_item(old) == decode_item(new))):
+            return  # a write that changes nothing leaves no record, as in DynamoDB
+        if old is None:
+            self._index.add(key)
+            self._stored_bytes += len(new)
+            event = ChangeEvent.INSERT
+        else:
+            self._stored_bytes += len(new) - len(old)
+            event = ChangeEvent.MODIFY
+        self._items[key] = new
+        self.log.append(event, key, old, new)
+
+    def _remove(self, key: bytes, old: bytes) -> None:
+        del self._items[key]
+        self._index.remove(key)
+        self._stored_bytes -= len(old)
+        self.log.append(ChangeEvent.REMOVE, key, old, None)
+
+    # -- Query and Scan ---------------------------------------------------------
+
+    def query(self, request: QueryRequest) -> Page:
+        if not self.low <= request.hash < self.high:
+            raise PartitionMovedError(
+                "The key's hash is no longer owned by this partition", map_version=self.map_version
+            )
+        low, low_inclusive = request.low, request.low_inclusive
+        high, high_inclusive = request.high, request.high_inclusive
+        start = request.exclusive_start
+        if start is not None and request.forward and start >= low:
+            low, low_inclusive = start, False
+        elif start is not None and not request.forward and start <= high:
+            high, high_inclusive = start, False
+        keys = self._index.irange(low, high, inclusive=(low_inclusive, high_inclusive), reverse=not request.forward)
+        return self._page(keys, request.limit, request.filter, request.args, request.count_only, request.max_bytes)
+
+    def scan(self, request: ScanRequest) -> Page:
+        """Walk ``[low_hash, high_hash)``, which must lie within this partition's range."""
+        low_hash, high_hash = request.low_hash, request.high_hash
+        if not (self.low <= low_hash and high_hash <= self.high):
+            raise PartitionMovedError(
+                "The scanned range is no longer owned by this partition", map_version=self.map_version
+            )
+        low, low_inclusive = hash_position(low_hash), True
+        if request.exclusive_start is not None and request.exclusive_start >= low:
+            low, low_inclusive = request.exclusive_start, False
+        high = hash_position(high_hash) if high_hash < (1 << 64) else None
+        keys = self._index.irange(low, high, inclusive=(low_inclusive, False))
+        return self._page(keys, request.limit, request.filter, request.args, request.count_only, request.max_bytes)
+
+    def _page(
+        self,
+        keys: Iterator[bytes],
+        limit: int | None,
+        filter_text: str | None,
+        args: ExpressionArgs,
+        count_only: bool,
+        max_bytes: int,
+    ) -> Page:
+        condition = parse_condition(filter_text) if filter_text is not None else None
+        items: list[bytes] = []
+        count = scanned = size = 0
+        last: bytes | None = None
+        more = False
+        for key in keys:
+            if (limit is not None and scanned >= limit) or size >= max_bytes:
+                more = True  # items remain: the page ends after ``last``
+                break
+            data = self._items[key]
+            scanned += 1
+            size += len(data)
+            last = key
+            if condition is not None and not evaluate_condition(condition, decode_item(data), args.names, args.values):
+                continue
+            count += 1
+            if not count_only:
+                items.append(data)
+        last_key = self.key_schema.key_from_storage(decode_item(self._items[last])) if last is not None else None
+        return Page(items=items, count=count, scanned_count=scanned, last_key=last_key, more=more)
+
+    # -- ownership changes and introspection --------------------------------------
+
+    def split_off(self, at: int, map_version: int) -> list[tuple[bytes, bytes]]:
+        """Give up ``[at, high)``: return its items and refuse their keys from now on."""
+        if not self.low < at < self.high:
+            raise ValidationException("split point outside the partition's range")
+        moving = list(self._index.irange(hash_position(at), None))
+        entries = [(key, self._items.pop(key)) for key in moving]
+        del self._index[len(self._index) - len(moving):]
+        self._stored_bytes -= sum(len(data) for _, data in entries)
+        self.high = at
+        self.map_version = map_version
+        return entries
+
+    def ingest(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
+        """Take over items moved from another partition (no change records: nothing changed)."""
+        for key, data in entries:
+            if key not in self._items:
+                self._index.add(key)
+                self._stored_bytes += len(data)
+            else:
+                self._stored_bytes += len(data) - len(self._items[key])
+            self._items[key] = data
+
+    def set_map_version(self, version: int) -> None:
+        self.map_version = max(self.map_version, version)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "item_count": len(self._items),
+            "size_bytes": self._stored_bytes,
+            "low": self.low,
+            "high": self.high,
+            "last_sequence": self.log.last_sequence,
+        }

@@ -1,0 +1,165 @@
+"""The router actor: the grid's catalog of tables and their partition maps.
+
+It owns metadata, never traffic: clients fetch a table's map once, cache it and call
+partitions directly. Catalog changes are decided synchronously (no await between
+check and update), so two concurrent ``create_table`` calls for one name cannot
+both succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+import ray
+
+from actors.launch import start_partition
+from grid._partition_map import PartitionMap, PartitionRange
+from grid._schema import TableSpec
+from grid.errors import GridError, ResourceInUseException, ResourceNotFoundException, ValidationException
+
+__all__ = ["RouterActor"]
+
+
+@dataclass(slots=True, kw_only=True)
+class TableEntry:
+    spec: TableSpec
+    status: str
+    partition_map: PartitionMap | None = None
+
+
+class RouterActor:
+    def __init__(self, namespace: str) -> None:
+        self._namespace = namespace
+        self._tables: dict[str, TableEntry] = {}
+        self._split_lock = asyncio.Lock()
+
+    async def ping(self) -> str:
+        return self._namespace
+
+    # -- catalog -------------------------------------------------------------------
+
+    async def create_table(self, params: dict[str, Any]) -> dict[str, Any] | GridError:
+        try:
+            spec = TableSpec.from_create_params(params)
+        except GridError as error:
+            return error
+        if spec.name in self._tables:
+            return ResourceInUseException(f"Table already exists: {spec.name}")
+        entry = TableEntry(spec=spec, status="CREATING")
+        self._tables[spec.name] = entry
+        ranges: list[PartitionRange] = []
+        try:
+            for index, (low, high) in enumerate(PartitionMap.uniform_bounds(spec.grid_settings.partitions)):
+                partition_id = f"p{index}-{uuid.uuid4().hex[:8]}"
+                handle = self._start_partition(spec, partition_id, low, high, map_version=1)
+                ranges.append(PartitionRange(partition_id=partition_id, low=low, high=high, handle=handle))
+            await asyncio.gather(*(partition.handle.ready.remote() for partition in ranges))
+        except Exception:
+            del self._tables[spec.name]
+            for partition in ranges:
+                ray.kill(partition.handle, no_restart=True)
+            raise
+        entry.partition_map = PartitionMap(
+            table_name=spec.name, table_id=spec.table_id, version=1, ranges=tuple(ranges)
+        )
+        entry.status = "ACTIVE"
+        return spec.describe(status="ACTIVE", partitions=len(ranges))
+
+    async def delete_table(self, name: str) -> dict[str, Any] | GridError:
+        entry = self._tables.get(name)
+        if entry is None or entry.status == "DELETING":
+            return _not_found(name)
+        if entry.status != "ACTIVE":
+            return ResourceInUseException(f"Attempt to change a resource which is still in use: Table is being created: {name}")
+        entry.status = "DELETING"
+        description = await self._describe(entry)
+        del self._tables[name]
+        assert entry.partition_map is not None
+        for partition in entry.partition_map.ranges:
+            ray.kill(partition.handle, no_restart=True)
+        return description
+
+    async def describe_table(self, name: str) -> dict[str, Any] | GridError:
+        entry = self._tables.get(name)
+        if entry is None:
+            return _not_found(name)
+        return await self._describe(entry)
+
+    async def list_tables(self, exclusive_start: str | None = None, limit: int = 100) -> dict[str, Any]:
+        names = sorted(name for name, entry in self._tables.items() if entry.status != "DELETING")
+        if exclusive_start is not None:
+            names = [name for name in names if name > exclusive_start]
+        page = names[:limit]
+        answer: dict[str, Any] = {"TableNames": page}
+        if len(names) > limit:
+            answer["LastEvaluatedTableName"] = page[-1]
+        return answer
+
+    async def get_table(self, name: str) -> tuple[TableSpec, PartitionMap] | GridError:
+        """The spec and current partition map of an ACTIVE table, for clients to cache."""
+        entry = self._tables.get(name)
+        if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
+            return _not_found(name)
+        return entry.spec, entry.partition_map
+
+    # -- partition maps --------------------------------------------------------------
+
+    async def split_partition(self, name: str, partition_id: str, at: int | None = None) -> PartitionMap | GridError:
+        """Split one partition at hash ``at`` (its middle by default), moving the upper half to a new actor.
+
+        The old partition refuses the moved keys from the moment it hands them over;
+        the new map is published only after the new partition holds them, so a
+        client that meets the refusal retries until it sees the new map. No write is
+        lost: every write lands either before the handover (and moves) or after it
+        (on the new partition).
+        """
+        async with self._split_lock:
+            entry = self._tables.get(name)
+            if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
+                return _not_found(name)
+            current = entry.partition_map
+            source = next((r for r in current.ranges if r.partition_id == partition_id), None)
+            if source is None:
+                return ValidationException(f"No partition {partition_id} in table {name}")
+            at = (source.low + source.high) // 2 if at is None else at
+            if not source.low < at < source.high:
+                return ValidationException("split point outside the partition's range")
+            version = current.version + 1
+            new_id = f"p{len(current.ranges)}-{uuid.uuid4().hex[:8]}"
+            handle = self._start_partition(entry.spec, new_id, at, source.high, map_version=version)
+            await handle.ready.remote()
+            moved = await source.handle.split_off.remote(at, version)
+            await handle.ingest.remote(moved)
+            entry.partition_map = current.with_split(partition_id, at, new_id, handle)
+            return entry.partition_map
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _start_partition(self, spec: TableSpec, partition_id: str, low: int, high: int, *, map_version: int) -> Any:
+        return start_partition(
+            self._namespace,
+            table_id=spec.table_id,
+            partition_id=partition_id,
+            table_name=spec.name,
+            key_schema=spec.key_schema,
+            low=low,
+            high=high,
+            map_version=map_version,
+        )
+
+    async def _describe(self, entry: TableEntry) -> dict[str, Any]:
+        items = size = 0
+        partitions = entry.spec.grid_settings.partitions
+        if entry.partition_map is not None:
+            partitions = len(entry.partition_map.ranges)
+            stats = await asyncio.gather(*(r.handle.stats.remote() for r in entry.partition_map.ranges))
+            items = sum(s["item_count"] for s in stats)
+            size = sum(s["size_bytes"] for s in stats)
+        return entry.spec.describe(status=entry.status, item_count=items, size_bytes=size, partitions=partitions)
+
+
+def _not_found(name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")

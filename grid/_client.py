@@ -1,0 +1,291 @@
+"""``Grid``: a client of one grid namespace, and ``connect`` to get one.
+
+A ``Grid`` owns what one client needs and nothing global: the Ray transport, the
+router handle, a cache of partition maps, and a ``PartitionBatcher`` per partition.
+Closing it releases the client; the tables live on in their actors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from grid._batcher import PartitionBatcher
+from grid._keys import hash_from_prefix
+from grid._partition_map import PartitionMap, PartitionRange
+from grid._requests import ItemOp, Page, QueryRequest, ScanRequest
+from grid._retry import RetryPolicy
+from grid._schema import TableSpec, check_table_name
+from grid._table import Table
+from grid._transport import RayTransport, call
+from grid.errors import GridError, PartitionMovedError, PartitionUnavailableError, ValidationException
+
+__all__ = ["Grid", "connect"]
+
+T = TypeVar("T")
+
+
+class GridState(enum.Enum):
+    NEW = "new"  # created by connect(), not yet opened
+    OPEN = "open"  # Ray joined, router found: calls allowed
+    CLOSED = "closed"  # released; calls raise
+
+
+@dataclass(slots=True)
+class TableRoute:
+    """A client's cached view of one table: its spec, map, and one batcher per partition."""
+
+    spec: TableSpec
+    map: PartitionMap
+    batchers: dict[str, PartitionBatcher] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return self.map.version
+
+    def batcher_for(self, partition: PartitionRange) -> PartitionBatcher:
+        batcher = self.batchers.get(partition.partition_id)
+        if batcher is None:
+            handle = partition.handle
+            batcher = PartitionBatcher(lambda ops: call(handle.execute, list(ops)))
+            self.batchers[partition.partition_id] = batcher
+        return batcher
+
+
+def connect(
+    address: str | None = None,
+    *,
+    namespace: str = "grid",
+    retries: dict[str, Any] | None = None,
+    **ray_init_kwargs: Any,
+) -> Grid:
+    """A client of the grid in ``namespace``; open it with ``async with`` or ``await``.
+
+    With no Ray running and no ``address``, it starts an embedded local Ray whose
+    sockets listen on 127.0.0.1 only; with an address (``"auto"`` inside a Ray job) it
+    joins that cluster. ``retries`` is botocore's option:
+    ``{"max_attempts": n, "mode": "standard"}``, ``max_attempts`` counting the first try.
+
+    >>> async with grid.connect() as g:
+    ...     table = await g.create_table(TableName="catalog", ...)
+    """
+    return Grid(address=address, namespace=namespace, retries=retries, ray_init_kwargs=ray_init_kwargs)
+
+
+class Grid:
+    """The tables of one grid namespace. Make one with ``grid.connect()``."""
+
+    def __init__(
+        self,
+        *,
+        address: str | None,
+        namespace: str,
+        retries: dict[str, Any] | None,
+        ray_init_kwargs: dict[str, Any],
+    ) -> None:
+        self.namespace = namespace
+        self.retry_policy = RetryPolicy.from_config(retries)
+        self._transport = RayTransport(address, namespace, ray_init_kwargs)
+        self._state = GridState.NEW
+        self._routes: dict[str, TableRoute] = {}
+        self._refreshing: dict[str, asyncio.Future[TableRoute]] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> Grid:
+        if self._state is GridState.CLOSED:
+            raise RuntimeError("this Grid is closed; connect again")
+        if self._state is GridState.NEW:
+            self._transport.open()
+            await call(self._transport.router.ping)
+            self._state = GridState.OPEN
+        return self
+
+    def __await__(self) -> Generator[Any, None, Grid]:
+        return self.open().__await__()
+
+    async def __aenter__(self) -> Grid:
+        return await self.open()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the client: cancel calls in flight. Tables and their items stay."""
+        if self._state is GridState.CLOSED:
+            return
+        self._state = GridState.CLOSED
+        for route in self._routes.values():
+            for batcher in route.batchers.values():
+                await batcher.close()
+        self._routes.clear()
+
+    def _check_open(self) -> None:
+        if self._state is not GridState.OPEN:
+            raise RuntimeError(
+                "Grid is not open: use `async with grid.connect() as g` or `g = await grid.connect()`"
+                if self._state is GridState.NEW
+                else "Grid is closed"
+            )
+
+    # -- tables --------------------------------------------------------------------------
+
+    async def create_table(self, **params: Any) -> Table:
+        """Create a table (DynamoDB's parameters, plus ``GridSettings``); returns it ACTIVE."""
+        self._check_open()
+        TableSpec.from_create_params(params)  # fail fast, before any Ray call
+        await call(self._transport.router.create_table, dict(params))
+        return self.Table(params["TableName"])
+
+    def Table(self, name: str) -> Table:  # noqa: N802 - boto3's resource spells it so
+        """A handle to table ``name`` (no call is made until it is used)."""
+        check_table_name(name)
+        return Table(self, name)
+
+    async def delete_table(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        name = self._table_name_param(params)
+        description = await call(self._transport.router.delete_table, name)
+        self._forget(name)
+        return {"TableDescription": description}
+
+    async def describe_table(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        name = self._table_name_param(params)
+        return {"Table": await call(self._transport.router.describe_table, name)}
+
+    async def list_tables(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        unknown = set(params) - {"ExclusiveStartTableName", "Limit"}
+        if unknown:
+            raise ValidationException(f"Unknown parameter in ListTables input: {', '.join(sorted(unknown))}")
+        limit = params.get("Limit", 100)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise ValidationException("Limit must be an integer from 1 to 100")
+        return await call(self._transport.router.list_tables, params.get("ExclusiveStartTableName"), limit)
+
+    @staticmethod
+    def _table_name_param(params: dict[str, Any]) -> str:
+        if set(params) - {"TableName"}:
+            raise ValidationException(f"Unknown parameters: {', '.join(sorted(set(params) - {'TableName'}))}")
+        return check_table_name(params.get("TableName"))
+
+    # -- routing (used by Table) -----------------------------------------------------------
+
+    async def _route(self, name: str) -> TableRoute:
+        route = self._routes.get(name)
+        if route is not None:
+            return route
+        self._check_open()
+        return await self._refresh_route(name, stale_version=None)
+
+    async def _refresh_route(self, name: str, stale_version: int | None) -> TableRoute:
+        """Fetch the table's map from the router once, however many callers ask at once."""
+        route = self._routes.get(name)
+        if route is not None and stale_version is not None and route.version > stale_version:
+            return route  # someone else already refreshed
+        pending = self._refreshing.get(name)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch_route(name))
+            self._refreshing[name] = pending
+            pending.add_done_callback(lambda _: self._refreshing.pop(name, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch_route(self, name: str) -> TableRoute:
+        try:
+            spec, partition_map = await call(self._transport.router.get_table, name)
+        except GridError:
+            self._forget(name)
+            raise
+        old = self._routes.get(name)
+        route = TableRoute(spec=spec, map=partition_map)
+        if old is not None and old.spec.table_id == spec.table_id:
+            # Keep batchers of partitions that did not change: their calls in flight stay valid.
+            live = {p.partition_id for p in partition_map.ranges}
+            route.batchers = {pid: b for pid, b in old.batchers.items() if pid in live}
+        self._routes[name] = route
+        return route
+
+    def _forget(self, name: str) -> None:
+        self._routes.pop(name, None)
+
+    async def _with_retries(self, name: str, attempt: Callable[[TableRoute], Awaitable[T]]) -> T:
+        """Run ``attempt`` against the current route, refreshing the map when a partition
+        moved and backing off on retryable errors, as ``self.retry_policy`` allows."""
+        policy = self.retry_policy
+        tries = refreshes = 0
+        while True:
+            route = await self._route(name)
+            try:
+                return await attempt(route)
+            except (PartitionMovedError, PartitionUnavailableError) as error:
+                refreshes += 1
+                if refreshes > policy.max_map_refreshes:
+                    raise
+                fresh = await self._refresh_route(name, stale_version=route.version)
+                if fresh.version == route.version:
+                    # The router has not published a newer map yet (a split is under way).
+                    await asyncio.sleep(min(0.1, 0.002 * 2 ** min(refreshes, 6)))
+                del error
+            except GridError as error:
+                tries += 1
+                if not error.retryable or tries >= policy.max_attempts:
+                    raise
+                await asyncio.sleep(policy.backoff(tries))
+
+    async def _run_item_op(self, name: str, op: ItemOp) -> Any:
+        def attempt(route: TableRoute) -> Awaitable[Any]:
+            return route.batcher_for(route.map.partition_for(op.key.hash)).submit(op)
+
+        return await self._with_retries(name, attempt)
+
+    async def _run_page(self, name: str, request: QueryRequest) -> Page:
+        async def attempt(route: TableRoute) -> Page:
+            partition = route.map.partition_for(request.hash)
+            page: Page = await call(partition.handle.query, request)
+            return page
+
+        return await self._with_retries(name, attempt)
+
+    async def _run_scan(self, name: str, request: ScanRequest) -> Page:
+        """Walk partitions in ring order from the start key until the page is full."""
+        position = request.exclusive_start
+        cursor = request.low_hash if position is None else hash_from_prefix(position)
+        remaining = request.limit
+        budget = request.max_bytes
+        items: list[bytes] = []
+        count = scanned = 0
+        last_key = None
+        while cursor < request.high_hash:
+            async def attempt(route: TableRoute) -> tuple[Page, int]:
+                partition = route.map.partition_for(cursor)
+                part_request = replace(
+                    request,
+                    low_hash=max(request.low_hash, partition.low),
+                    high_hash=min(request.high_hash, partition.high),
+                    exclusive_start=position,
+                    limit=remaining,
+                    max_bytes=budget,
+                )
+                page: Page = await call(partition.handle.scan, part_request)
+                return page, partition.high
+
+            page, next_cursor = await self._with_retries(name, attempt)
+            items.extend(page.items)
+            count += page.count
+            scanned += page.scanned_count
+            if page.last_key is not None:
+                last_key = page.last_key
+            budget -= sum(len(data) for data in page.items) if page.items else 0
+            if remaining is not None:
+                remaining -= page.scanned_count
+            if page.more:
+                return Page(items=items, count=count, scanned_count=scanned, last_key=last_key, more=True)
+            cursor, position = next_cursor, None
+            if (remaining is not None and remaining <= 0) or budget <= 0:
+                more = cursor < request.high_hash and last_key is not None
+                return Page(items=items, count=count, scanned_count=scanned, last_key=last_key if more else None, more=more)
+        return Page(items=items, count=count, scanned_count=scanned, last_key=None, more=False)

@@ -1,0 +1,209 @@
+"""Table definitions: ``create_table``'s parameters, validated, and their description.
+
+The router holds a ``TableSpec`` per table; the same validation runs in the client
+(so bad input fails before any Ray call) and in the router (the authority).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from grid._keys import KEY_TYPES, KeySchema
+from grid.errors import ValidationException
+
+__all__ = ["GridSettings", "TableSpec"]
+
+_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+DEFAULT_PARTITIONS = 4
+MAX_PARTITIONS = 256
+BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
+
+
+def check_table_name(name: Any) -> str:
+    if not isinstance(name, str) or not _TABLE_NAME.match(name):
+        raise ValidationException(
+            f"1 validation error detected: Value '{name}' at 'tableName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length between 3 and 255"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GridSettings:
+    """grid's own table settings, beyond DynamoDB's (``GridSettings={...}`` in create_table)."""
+
+    partitions: int = DEFAULT_PARTITIONS
+
+    @classmethod
+    def from_params(cls, params: Any) -> GridSettings:
+        if params is None:
+            return cls()
+        if not isinstance(params, Mapping):
+            raise ValidationException("GridSettings must be a map")
+        unknown = set(params) - {"Partitions"}
+        if unknown:
+            raise ValidationException(f"Unknown GridSettings: {', '.join(sorted(unknown))}")
+        partitions = params.get("Partitions", DEFAULT_PARTITIONS)
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
+            raise ValidationException(f"GridSettings.Partitions must be an integer from 1 to {MAX_PARTITIONS}")
+        return cls(partitions=partitions)
+
+    def describe(self) -> dict[str, Any]:
+        return {"Partitions": self.partitions}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableSpec:
+    """A table as created: name, key schema, billing, and grid's settings."""
+
+    name: str
+    key_schema: KeySchema
+    attribute_definitions: tuple[tuple[str, str], ...]
+    billing_mode: str
+    provisioned_throughput: tuple[int, int] | None
+    grid_settings: GridSettings
+    table_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @classmethod
+    def from_create_params(cls, params: Mapping[str, Any]) -> TableSpec:
+        """Validate ``create_table``'s keyword arguments as DynamoDB does."""
+        allowed = {
+            "TableName", "KeySchema", "AttributeDefinitions", "BillingMode",
+            "ProvisionedThroughput", "GridSettings", "Tags", "TableClass", "DeletionProtectionEnabled",
+        }
+        unknown = set(params) - allowed
+        if unknown:
+            raise ValidationException(f"Unsupported create_table parameters: {', '.join(sorted(unknown))}")
+        name = check_table_name(params.get("TableName"))
+        definitions = _attribute_definitions(params.get("AttributeDefinitions"))
+        key_schema = _key_schema(params.get("KeySchema"), definitions)
+        if len(definitions) != len(key_schema.names):
+            raise ValidationException(
+                "One or more parameter values were invalid: Number of attributes in KeySchema does not "
+                "exactly match number of attributes defined in AttributeDefinitions"
+            )
+        billing_mode, throughput = _billing(params.get("BillingMode"), params.get("ProvisionedThroughput"))
+        return cls(
+            name=name,
+            key_schema=key_schema,
+            attribute_definitions=tuple(definitions.items()),
+            billing_mode=billing_mode,
+            provisioned_throughput=throughput,
+            grid_settings=GridSettings.from_params(params.get("GridSettings")),
+        )
+
+    def describe(self, *, status: str, item_count: int = 0, size_bytes: int = 0, partitions: int | None = None) -> dict[str, Any]:
+        """The ``Table`` part of ``describe_table``'s answer."""
+        key_schema = [{"AttributeName": self.key_schema.hash_name, "KeyType": "HASH"}]
+        if self.key_schema.range_name is not None:
+            key_schema.append({"AttributeName": self.key_schema.range_name, "KeyType": "RANGE"})
+        read, write = self.provisioned_throughput or (0, 0)
+        description: dict[str, Any] = {
+            "TableName": self.name,
+            "TableId": self.table_id,
+            "TableArn": f"arn:grid:dynamodb:local:000000000000:table/{self.name}",
+            "KeySchema": key_schema,
+            "AttributeDefinitions": [
+                {"AttributeName": n, "AttributeType": t} for n, t in self.attribute_definitions
+            ],
+            "TableStatus": status,
+            "CreationDateTime": self.created_at,
+            "ItemCount": item_count,
+            "TableSizeBytes": size_bytes,
+            "BillingModeSummary": {"BillingMode": self.billing_mode},
+            "ProvisionedThroughput": {
+                "ReadCapacityUnits": read,
+                "WriteCapacityUnits": write,
+                "NumberOfDecreasesToday": 0,
+            },
+            "GridSettings": {**self.grid_settings.describe(), "Partitions": partitions or self.grid_settings.partitions},
+        }
+        return description
+
+
+def _attribute_definitions(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, list) or not raw:
+        raise ValidationException("AttributeDefinitions must be a non-empty list")
+    definitions: dict[str, str] = {}
+    for entry in raw:
+        if not isinstance(entry, Mapping) or set(entry) != {"AttributeName", "AttributeType"}:
+            raise ValidationException("Each attribute definition needs AttributeName and AttributeType")
+        name, kind = entry["AttributeName"], entry["AttributeType"]
+        if not isinstance(name, str) or not name:
+            raise ValidationException("AttributeName must be a non-empty string")
+        if kind not in KEY_TYPES:
+            raise ValidationException(
+                f"1 validation error detected: Value '{kind}' at 'attributeDefinitions.member.attributeType' "
+                "failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
+            )
+        if name in definitions:
+            raise ValidationException(
+                "Cannot have two attributes with the same name in AttributeDefinitions"
+            )
+        definitions[name] = kind
+    return definitions
+
+
+def _key_schema(raw: Any, definitions: dict[str, str]) -> KeySchema:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 2:
+        raise ValidationException("KeySchema must have one HASH key and at most one RANGE key")
+    by_type: dict[str, str] = {}
+    for entry in raw:
+        if not isinstance(entry, Mapping) or set(entry) != {"AttributeName", "KeyType"}:
+            raise ValidationException("Each KeySchema element needs AttributeName and KeyType")
+        key_type = entry["KeyType"]
+        if key_type not in ("HASH", "RANGE") or key_type in by_type:
+            raise ValidationException("Invalid KeySchema: Some index key attribute have no definition or duplicate key types")
+        by_type[key_type] = entry["AttributeName"]
+    if "HASH" not in by_type or raw[0]["KeyType"] != "HASH":
+        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    for name in by_type.values():
+        if name not in definitions:
+            raise ValidationException(
+                "One or more parameter values were invalid: Some index key attributes are not defined "
+                f"in AttributeDefinitions. Keys: [{name}], AttributeDefinitions: [{', '.join(definitions)}]"
+            )
+    hash_name, range_name = by_type["HASH"], by_type.get("RANGE")
+    if range_name == hash_name:
+        raise ValidationException("Invalid KeySchema: the HASH and RANGE keys must differ")
+    return KeySchema(
+        hash_name=hash_name,
+        hash_type=definitions[hash_name],
+        range_name=range_name,
+        range_type=definitions[range_name] if range_name else None,
+    )
+
+
+def _billing(mode: Any, throughput: Any) -> tuple[str, tuple[int, int] | None]:
+    mode = mode or "PROVISIONED"
+    if mode not in BILLING_MODES:
+        raise ValidationException(
+            f"1 validation error detected: Value '{mode}' at 'billingMode' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+        )
+    if mode == "PAY_PER_REQUEST":
+        if throughput is not None:
+            raise ValidationException(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits "
+                "can be specified when BillingMode is PAY_PER_REQUEST"
+            )
+        return mode, None
+    if not isinstance(throughput, Mapping):
+        raise ValidationException(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both "
+            "be specified when BillingMode is PROVISIONED"
+        )
+    read, write = throughput.get("ReadCapacityUnits"), throughput.get("WriteCapacityUnits")
+    for units in (read, write):
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValidationException(
+                "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must "
+                "both be positive integers"
+            )
+    return mode, (read, write)

@@ -1,0 +1,361 @@
+"""``Table``: boto3's DynamoDB ``Table`` resource, async, over grid's partitions.
+
+Keyword names and response shapes are boto3's, so code written for aioboto3's
+``Table`` runs after swapping how the table is obtained. Every call validates and
+encodes on the client, routes by the cached partition map, and goes to the owning
+partition (single-item calls coalesced per partition by ``PartitionBatcher``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from grid._codec import decode_item, encode_item
+from grid._expression_args import PreparedExpressions, prepare_expressions
+from grid._expressions import key_condition_parts, project
+from grid._keys import HASH_SPACE, KeySchema, encode_sort_value, increment_bytes
+from grid._requests import DeleteOp, GetOp, Page, PutOp, QueryRequest, ScanRequest, UpdateOp, WriteResult
+from grid._types import normalize_item
+from grid.errors import ValidationException
+
+if TYPE_CHECKING:
+    from grid._client import Grid
+
+__all__ = ["Table"]
+
+_COMMON = {"ReturnConsumedCapacity", "ReturnItemCollectionMetrics"}
+_RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+_SELECT = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
+
+
+def _check_params(operation: str, params: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = set(params) - allowed - _COMMON
+    if unknown:
+        raise ValidationException(
+            f"Unknown parameter in {operation} input: {', '.join(sorted(unknown))}; "
+            f"must be one of: {', '.join(sorted(allowed | _COMMON))}"
+        )
+
+
+def _return_values(params: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
+    value = params.get("ReturnValues", "NONE")
+    if value not in allowed:
+        raise ValidationException(f"Return values set to invalid value: {value}")
+    return str(value)
+
+
+def _return_on_failure(params: Mapping[str, Any]) -> bool:
+    value = params.get("ReturnValuesOnConditionCheckFailure", "NONE")
+    if value not in ("NONE", "ALL_OLD"):
+        raise ValidationException(f"ReturnValuesOnConditionCheckFailure set to invalid value: {value}")
+    return value == "ALL_OLD"
+
+
+def _positive_limit(params: Mapping[str, Any]) -> int | None:
+    limit = params.get("Limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationException(
+            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: "
+            "Member must have value greater than or equal to 1"
+        )
+    return limit
+
+
+class Table:
+    """One table of a ``Grid``; get it with ``grid.Table(name)`` or ``await grid.create_table(...)``."""
+
+    def __init__(self, grid: Grid, name: str) -> None:
+        self._grid = grid
+        self.name = name
+
+    @property
+    def table_name(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"grid.Table(name={self.name!r})"
+
+    async def _key_schema(self) -> KeySchema:
+        return (await self._grid._route(self.name)).spec.key_schema
+
+    # -- single items --------------------------------------------------------------------
+
+    async def put_item(self, **params: Any) -> dict[str, Any]:
+        """Create or replace an item, if ``ConditionExpression`` holds (atomically).
+
+        Raises ``ConditionalCheckFailedException`` when the condition is false (nothing
+        changes), ``ValidationException`` for bad input.
+        """
+        _check_params("PutItem", params, {
+            "Item", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues",
+            "ReturnValues", "ReturnValuesOnConditionCheckFailure", "TableName",
+        })
+        if "Item" not in params:
+            raise ValidationException("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
+        return_values = _return_values(params, ("NONE", "ALL_OLD"))
+        schema = await self._key_schema()
+        item = normalize_item(params["Item"])
+        key = schema.storage_key(schema.key_of_item(item))
+        expressions = self._prepare(params, "ConditionExpression")
+        op = PutOp(
+            key=key,
+            item=encode_item(item),
+            condition=expressions.text("ConditionExpression"),
+            args=expressions.args,
+            return_old=return_values == "ALL_OLD",
+            return_old_on_failure=_return_on_failure(params),
+        )
+        result: WriteResult = await self._grid._run_item_op(self.name, op)
+        return {"Attributes": decode_item(result.old)} if result.old is not None else {}
+
+    async def get_item(self, **params: Any) -> dict[str, Any]:
+        """The item with ``Key``, as ``{"Item": {...}}``, or ``{}`` if there is none."""
+        _check_params("GetItem", params, {
+            "Key", "ProjectionExpression", "ExpressionAttributeNames", "ConsistentRead",
+            "AttributesToGet", "TableName",
+        })
+        schema = await self._key_schema()
+        key = schema.storage_key(schema.normalize_key(params.get("Key")))
+        expressions = self._prepare(params, "ProjectionExpression", values_allowed=False)
+        data = await self._grid._run_item_op(self.name, GetOp(key=key))
+        if data is None:
+            return {}
+        return {"Item": self._shape(decode_item(data), expressions, params)}
+
+    async def update_item(self, **params: Any) -> dict[str, Any]:
+        """Edit (or create) the item with ``Key`` by ``UpdateExpression``, if the condition holds."""
+        _check_params("UpdateItem", params, {
+            "Key", "UpdateExpression", "ConditionExpression", "ExpressionAttributeNames",
+            "ExpressionAttributeValues", "ReturnValues", "ReturnValuesOnConditionCheckFailure", "TableName",
+        })
+        return_values = _return_values(params, _RETURN_VALUES)
+        schema = await self._key_schema()
+        key_attributes = schema.normalize_key(params.get("Key"))
+        expressions = self._prepare(params, "UpdateExpression", "ConditionExpression")
+        op = UpdateOp(
+            key=schema.storage_key(key_attributes),
+            key_attributes=key_attributes,
+            update=expressions.text("UpdateExpression"),
+            condition=expressions.text("ConditionExpression"),
+            args=expressions.args,
+            return_values=return_values,
+            return_old_on_failure=_return_on_failure(params),
+        )
+        result: WriteResult = await self._grid._run_item_op(self.name, op)
+        if return_values in ("ALL_OLD", "UPDATED_OLD"):
+            if result.old is None:
+                return {}
+            attributes = decode_item(result.old)
+        elif return_values in ("ALL_NEW", "UPDATED_NEW"):
+            attributes = decode_item(result.new) if result.new is not None else {}
+        else:
+            return {}
+        if return_values.startswith("UPDATED_"):
+            attributes = {n: attributes[n] for n in result.updated_names if n in attributes}
+        return {"Attributes": attributes} if attributes else {}
+
+    async def delete_item(self, **params: Any) -> dict[str, Any]:
+        """Delete the item with ``Key``, if the condition holds; deleting nothing is no error."""
+        _check_params("DeleteItem", params, {
+            "Key", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues",
+            "ReturnValues", "ReturnValuesOnConditionCheckFailure", "TableName",
+        })
+        return_values = _return_values(params, ("NONE", "ALL_OLD"))
+        schema = await self._key_schema()
+        key = schema.storage_key(schema.normalize_key(params.get("Key")))
+        expressions = self._prepare(params, "ConditionExpression")
+        op = DeleteOp(
+            key=key,
+            condition=expressions.text("ConditionExpression"),
+            args=expressions.args,
+            return_old=return_values == "ALL_OLD",
+            return_old_on_failure=_return_on_failure(params),
+        )
+        result: WriteResult = await self._grid._run_item_op(self.name, op)
+        return {"Attributes": decode_item(result.old)} if result.old is not None else {}
+
+    # -- Query and Scan ------------------------------------------------------------------
+
+    async def query(self, **params: Any) -> dict[str, Any]:
+        """One page of the items of one partition key, in sort-key order.
+
+        A page holds at most ``Limit`` evaluated items and about 1 MB; when more remain,
+        ``LastEvaluatedKey`` is set and goes back as ``ExclusiveStartKey``.
+        """
+        _check_params("Query", params, {
+            "KeyConditionExpression", "FilterExpression", "ProjectionExpression", "ExpressionAttributeNames",
+            "ExpressionAttributeValues", "Limit", "ExclusiveStartKey", "ScanIndexForward", "ConsistentRead",
+            "Select", "IndexName", "TableName",
+        })
+        if params.get("IndexName") is not None:
+            raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
+        if params.get("KeyConditionExpression") is None:
+            raise ValidationException("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+        schema = await self._key_schema()
+        limit = _positive_limit(params)
+        count_only = self._select(params)
+        expressions = self._prepare(params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
+        condition = key_condition_parts(
+            expressions.parsed["KeyConditionExpression"], expressions.args.names, expressions.args.values,
+            schema.hash_name, schema.range_name,
+        )
+        hash_value = condition.hash_value
+        schema.check_key_value(schema.hash_name, hash_value)
+        prefix = schema.partition_prefix(hash_value)
+        low, low_inclusive, high, high_inclusive = _sort_bounds(prefix, condition.range, schema)
+        forward = params.get("ScanIndexForward", True)
+        if not isinstance(forward, bool):
+            raise ValidationException("ScanIndexForward must be a boolean")
+        exclusive_start = self._start_key(params, schema)
+        if exclusive_start is not None and not exclusive_start.startswith(prefix):
+            raise ValidationException("The provided starting key is invalid: The query can return at most one partition key")
+        request = QueryRequest(
+            hash=int.from_bytes(prefix[:8], "big"),
+            low=low, low_inclusive=low_inclusive, high=high, high_inclusive=high_inclusive,
+            forward=forward, exclusive_start=exclusive_start, limit=limit,
+            filter=expressions.text("FilterExpression"), args=expressions.args, count_only=count_only,
+        )
+        page: Page = await self._grid._run_page(self.name, request)
+        return self._page_response(page, expressions, params, count_only)
+
+    async def scan(self, **params: Any) -> dict[str, Any]:
+        """One page of every item, walking partitions in hash order.
+
+        With ``Segment``/``TotalSegments`` each segment is a disjoint slice of the hash
+        ring: parallel workers, one per segment, together see each item exactly once.
+        """
+        _check_params("Scan", params, {
+            "FilterExpression", "ProjectionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues",
+            "Limit", "ExclusiveStartKey", "ConsistentRead", "Select", "Segment", "TotalSegments",
+            "IndexName", "TableName",
+        })
+        if params.get("IndexName") is not None:
+            raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
+        schema = await self._key_schema()
+        limit = _positive_limit(params)
+        count_only = self._select(params)
+        low_hash, high_hash = _segment(params)
+        expressions = self._prepare(params, "FilterExpression", "ProjectionExpression")
+        exclusive_start = self._start_key(params, schema)
+        if exclusive_start is not None and not low_hash <= int.from_bytes(exclusive_start[:8], "big") < high_hash:
+            raise ValidationException("The provided Exclusive start key does not map to the provided segment")
+        request = ScanRequest(
+            low_hash=low_hash, high_hash=high_hash, exclusive_start=exclusive_start, limit=limit,
+            filter=expressions.text("FilterExpression"), args=expressions.args, count_only=count_only,
+        )
+        page: Page = await self._grid._run_scan(self.name, request)
+        return self._page_response(page, expressions, params, count_only)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _prepare(self, params: Mapping[str, Any], *kinds: str, values_allowed: bool = True) -> PreparedExpressions:
+        if "AttributesToGet" in params and "ProjectionExpression" in params:
+            raise ValidationException(
+                "Can not use both expression and non-expression parameters in the same request: "
+                "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
+            )
+        values = params.get("ExpressionAttributeValues")
+        if values is not None and not values_allowed:
+            raise ValidationException(f"Unknown parameter: ExpressionAttributeValues")
+        return prepare_expressions(
+            {kind: params.get(kind) for kind in kinds}, params.get("ExpressionAttributeNames"), values
+        )
+
+    @staticmethod
+    def _select(params: Mapping[str, Any]) -> bool:
+        select = params.get("Select", "ALL_ATTRIBUTES")
+        if select not in _SELECT:
+            raise ValidationException(f"Invalid Select value: {select}")
+        if select == "ALL_PROJECTED_ATTRIBUTES":
+            raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+        if select == "SPECIFIC_ATTRIBUTES" and "ProjectionExpression" not in params and "AttributesToGet" not in params:
+            raise ValidationException("SPECIFIC_ATTRIBUTES requires a ProjectionExpression or AttributesToGet")
+        if select in ("ALL_ATTRIBUTES", "COUNT") and "ProjectionExpression" in params:
+            if "Select" in params:
+                raise ValidationException(
+                    "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES or COUNT"
+                    if select == "COUNT" else
+                    "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
+                )
+        return select == "COUNT"
+
+    @staticmethod
+    def _start_key(params: Mapping[str, Any], schema: KeySchema) -> bytes | None:
+        start = params.get("ExclusiveStartKey")
+        if start is None:
+            return None
+        try:
+            return schema.storage_key(schema.normalize_key(start)).key
+        except ValidationException:
+            raise ValidationException("The provided starting key is invalid: The provided key element does not match the schema") from None
+
+    @staticmethod
+    def _shape(item: dict[str, Any], expressions: PreparedExpressions, params: Mapping[str, Any]) -> dict[str, Any]:
+        paths = expressions.parsed.get("ProjectionExpression")
+        if paths is not None:
+            return project(item, paths, expressions.args.names)
+        attributes = params.get("AttributesToGet")
+        if attributes is not None:
+            return {name: item[name] for name in attributes if name in item}
+        return item
+
+    def _page_response(self, page: Page, expressions: PreparedExpressions, params: Mapping[str, Any], count_only: bool) -> dict[str, Any]:
+        response: dict[str, Any] = {"Count": page.count, "ScannedCount": page.scanned_count}
+        if not count_only:
+            response["Items"] = [self._shape(decode_item(data), expressions, params) for data in page.items]
+        if page.last_key is not None:
+            response["LastEvaluatedKey"] = page.last_key
+        return response
+
+
+def _sort_bounds(prefix: bytes, condition: Any, schema: KeySchema) -> tuple[bytes, bool, bytes, bool]:
+    """Storage-key bounds for a Query: all of ``prefix``'s items, narrowed by the sort-key condition."""
+    end = increment_bytes(prefix)
+    assert end is not None  # a prefix holds a type tag and a length: never all 0xff
+    if condition is None:
+        return prefix, True, end, False
+    assert schema.range_name is not None  # key_condition_parts refuses a sort-key condition otherwise
+    for value in condition.values:
+        schema.check_key_value(schema.range_name, value)
+    encoded = [prefix + encode_sort_value(v) for v in condition.values]
+    op = condition.op
+    if op == "=":
+        return encoded[0], True, encoded[0], True
+    if op == "<":
+        return prefix, True, encoded[0], False
+    if op == "<=":
+        return prefix, True, encoded[0], True
+    if op == ">":
+        return encoded[0], False, end, False
+    if op == ">=":
+        return encoded[0], True, end, False
+    if op == "between":
+        if encoded[0] > encoded[1]:
+            raise ValidationException(
+                "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than "
+                f"or equal to lower bound; lower bound operand: {condition.values[0]!r}, upper bound operand: {condition.values[1]!r}"
+            )
+        return encoded[0], True, encoded[1], True
+    if op == "begins_with":
+        upper = increment_bytes(encoded[0])
+        return encoded[0], True, upper if upper is not None else end, False
+    raise ValidationException(f"Invalid KeyConditionExpression: unsupported operator {op}")
+
+
+def _segment(params: Mapping[str, Any]) -> tuple[int, int]:
+    segment, total = params.get("Segment"), params.get("TotalSegments")
+    if segment is None and total is None:
+        return 0, HASH_SPACE
+    if segment is None or total is None:
+        raise ValidationException(
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter is present"
+            if total is None else
+            "The Segment parameter is required but was not present in the request when parameter TotalSegments is present"
+        )
+    if isinstance(total, bool) or not isinstance(total, int) or not 1 <= total <= 1_000_000:
+        raise ValidationException("1 validation error detected: Value at 'totalSegments' failed to satisfy constraint: Member must have value between 1 and 1000000")
+    if isinstance(segment, bool) or not isinstance(segment, int) or not 0 <= segment < total:
+        raise ValidationException(f"The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {segment} is not less than TotalSegments: {total}")
+    return HASH_SPACE * segment // total, HASH_SPACE * (segment + 1) // total
+

@@ -1,0 +1,85 @@
+"""The seam between grid's client and its actors: Ray handles and one choke point.
+
+``RayTransport`` starts or joins Ray, finds the namespace's router, and ``call``
+awaits every actor call the client makes. ``call`` is the only place that knows
+Ray's error types: it unwraps them, maps a dead or unreachable actor to the
+retryable ``PartitionUnavailableError`` and raises errors that actors return as
+values. Everything above this module sees only ``GridError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from grid.errors import GridError, InternalServerError, PartitionUnavailableError
+
+__all__ = ["RayTransport", "call"]
+
+log = logging.getLogger("grid")
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _import_ray() -> Any:
+    # Ray reads this variable once, when it is first imported: with "0", every Ray
+    # socket of an embedded instance listens on 127.0.0.1 only.
+    if "ray" not in sys.modules:
+        os.environ.setdefault(LOOPBACK_ENV, "0")
+    import ray
+
+    return ray
+
+
+async def call(method: Any, *args: Any) -> Any:
+    """Await ``method.remote(*args)`` on an actor and return its result.
+
+    Raises the ``GridError`` the actor returned or raised; a dead or unreachable actor
+    becomes ``PartitionUnavailableError`` (retryable); anything else unexpected
+    becomes ``InternalServerError``.
+    """
+    ray = _import_ray()
+    from ray import exceptions as ray_errors
+
+    try:
+        result = await method.remote(*args)
+    except (ray_errors.RayActorError, ray_errors.ActorUnavailableError) as error:
+        raise PartitionUnavailableError(f"Actor unavailable: {error.__class__.__name__}") from None
+    except ray_errors.RayTaskError as error:
+        cause = error.cause if isinstance(getattr(error, "cause", None), BaseException) else None
+        if isinstance(cause, GridError):
+            raise cause from None
+        raise InternalServerError(f"Internal error in actor: {cause or error}") from None
+    except ray.exceptions.RaySystemError as error:
+        raise PartitionUnavailableError(f"Ray system error: {error}") from None
+    if isinstance(result, GridError):
+        raise result
+    return result
+
+
+class RayTransport:
+    """Starts or joins Ray and holds the grid namespace's router handle."""
+
+    def __init__(self, address: str | None, namespace: str, ray_init_kwargs: dict[str, Any]) -> None:
+        self.address = address
+        self.namespace = namespace
+        self._ray_init_kwargs = ray_init_kwargs
+        self.router: Any = None
+        self.started_ray = False
+
+    def open(self) -> None:
+        ray = _import_ray()
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+            if self.address is None and os.environ.get(LOOPBACK_ENV) != "0":
+                # Ray was imported before grid could ask for loopback sockets.
+                log.warning("Ray was imported before grid; its sockets may listen beyond 127.0.0.1")
+                options["_node_ip_address"] = "127.0.0.1"
+            options.update(self._ray_init_kwargs)
+            ray.init(address=self.address, **options)
+            self.started_ray = True
+        from actors.launch import get_or_start_router
+
+        self.router = get_or_start_router(self.namespace)

@@ -1,0 +1,206 @@
+"""DynamoDB's data model in native Python values.
+
+Items travel inside grid as boto3's resource layer shows them: ``str``, ``Decimal``,
+``bytes``, ``bool``, ``None``, ``list``, ``dict`` and sets of strings, numbers or
+bytes. ``normalize_item`` is the one gate every user value passes: it converts
+``int``/``float`` to ``Decimal``, checks DynamoDB's rules (number range and
+precision, no empty sets, sets of one type, nesting depth) and returns a fresh
+copy, so later changes to the caller's objects cannot reach stored data.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from grid.errors import ValidationException
+
+__all__ = [
+    "MAX_ITEM_BYTES",
+    "MAX_NESTING_DEPTH",
+    "attribute_size",
+    "item_size",
+    "normalize_item",
+    "normalize_value",
+    "type_name",
+]
+
+MAX_ITEM_BYTES = 400 * 1024
+MAX_NESTING_DEPTH = 32
+MAX_NUMBER_DIGITS = 38
+
+# DynamoDB's number context: 38 digits, exponents from -130 to +125.
+NUMBER_CONTEXT = decimal.Context(
+    prec=MAX_NUMBER_DIGITS,
+    Emin=-128,
+    Emax=126,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.Clamped, decimal.Overflow, decimal.Inexact, decimal.Rounded, decimal.Underflow],
+)
+
+
+def type_name(value: Any) -> str:
+    """DynamoDB's type descriptor of a normalized value: S, N, B, BOOL, NULL, L, M, SS, NS, BS."""
+    if isinstance(value, str):
+        return "S"
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, Decimal):
+        return "N"
+    if isinstance(value, bytes):
+        return "B"
+    if value is None:
+        return "NULL"
+    if isinstance(value, dict):
+        return "M"
+    if isinstance(value, list):
+        return "L"
+    if isinstance(value, (set, frozenset)):
+        for element in value:
+            if isinstance(element, str):
+                return "SS"
+            return "NS" if isinstance(element, Decimal) else "BS"
+    raise ValidationException(f"Unsupported type {type(value).__name__!r}")
+
+
+def to_number(value: int | float | Decimal, where: str = "") -> Decimal:
+    """Convert to a Decimal within DynamoDB's range and 38-digit precision."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationException(f"Infinity and NaN not supported{where}")
+        number = Decimal(repr(value))
+    else:
+        number = Decimal(value)
+    if not number.is_finite():
+        raise ValidationException(f"Infinity and NaN not supported{where}")
+    if number.is_zero():
+        return Decimal(0)
+    try:
+        number = NUMBER_CONTEXT.plus(number)
+    except decimal.Inexact:
+        raise ValidationException(
+            f"Attempting to store more than 38 significant digits in a Number{where}"
+        ) from None
+    except (decimal.Overflow, decimal.Clamped):
+        raise ValidationException(
+            f"Number overflow. Attempting to store a number with magnitude larger than supported range{where}"
+        ) from None
+    except (decimal.Underflow, decimal.Rounded):
+        raise ValidationException(
+            f"Number underflow. Attempting to store a number with magnitude smaller than supported range{where}"
+        ) from None
+    adjusted = number.adjusted()
+    if adjusted > 125:
+        raise ValidationException(
+            f"Number overflow. Attempting to store a number with magnitude larger than supported range{where}"
+        )
+    if adjusted < -130:
+        raise ValidationException(
+            f"Number underflow. Attempting to store a number with magnitude smaller than supported range{where}"
+        )
+    return number
+
+
+def normalize_value(value: Any, depth: int = 0) -> Any:
+    """Return a validated, normalized deep copy of one attribute value."""
+    if depth > MAX_NESTING_DEPTH:
+        raise ValidationException("Nesting Levels have exceeded supported limits")
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return to_number(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, Mapping):
+        normalized = {}
+        for name, element in value.items():
+            if not isinstance(name, str):
+                raise ValidationException(
+                    f"Map attribute names must be strings, not {type(name).__name__}"
+                )
+            normalized[name] = normalize_value(element, depth + 1)
+        return normalized
+    if isinstance(value, (list, tuple)):
+        return [normalize_value(element, depth + 1) for element in value]
+    if isinstance(value, (set, frozenset)):
+        return _normalize_set(value)
+    raise ValidationException(
+        f"Unsupported type {type(value).__name__!r} for an attribute value; use str, "
+        "int/float/Decimal, bytes, bool, None, list, dict or a set"
+    )
+
+
+def _normalize_set(value: set[Any] | frozenset[Any]) -> set[Any]:
+    if not value:
+        raise ValidationException(
+            "One or more parameter values were invalid: An empty set is not allowed"
+        )
+    kinds = set()
+    normalized: set[Any] = set()
+    for element in value:
+        if isinstance(element, str):
+            kinds.add("SS")
+            normalized.add(element)
+        elif isinstance(element, (int, float, Decimal)) and not isinstance(element, bool):
+            kinds.add("NS")
+            normalized.add(to_number(element))
+        elif isinstance(element, (bytes, bytearray)):
+            kinds.add("BS")
+            normalized.add(bytes(element))
+        else:
+            raise ValidationException(
+                f"Sets may hold only strings, numbers or binary values, not {type(element).__name__}"
+            )
+    if len(kinds) > 1:
+        raise ValidationException("Sets must hold values of a single type (strings, numbers or binary)")
+    if len(normalized) != len(value) and "NS" in kinds:
+        raise ValidationException("Input collection contains duplicates")
+    return normalized
+
+
+def normalize_item(item: Any, what: str = "Item") -> dict[str, Any]:
+    """Validate and copy a whole item (a mapping of attribute names to values)."""
+    if not isinstance(item, Mapping):
+        raise ValidationException(f"{what} must be a map of attribute names to values")
+    normalized = normalize_value(item)
+    for name in normalized:
+        if name == "":
+            raise ValidationException(
+                "One or more parameter values are not valid. Attribute names must not be empty"
+            )
+    size = item_size(normalized)
+    if size > MAX_ITEM_BYTES:
+        raise ValidationException("Item size has exceeded the maximum allowed size")
+    return normalized
+
+
+def _number_size(number: Decimal) -> int:
+    # DynamoDB: about one byte per two significant digits, plus one.
+    digits = number.normalize().as_tuple().digits if number else (0,)
+    return (len(digits) + 1) // 2 + 1
+
+
+def attribute_size(value: Any) -> int:
+    """Bytes a value counts for, computed DynamoDB's way."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, Decimal):
+        return _number_size(value)
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode("utf-8")) + attribute_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list):
+        return 3 + sum(attribute_size(v) + 1 for v in value)
+    if isinstance(value, (set, frozenset)):
+        return sum(attribute_size(v) for v in value)
+    raise ValidationException(f"Unsupported type {type(value).__name__!r}")
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """Item size as DynamoDB counts it: attribute names plus values."""
+    return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
