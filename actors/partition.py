@@ -69,4 +69,7 @@ class PartitionActor:
         return self.store.log.read(after, limit)
 
     async def stats(self) -> dict[str, Any]:
-        return {"partition_id": self.partition_id, **self.store.stats()}
+        import ray
+
+        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        return {"partition_id": self.partition_id, "node_id": node_id, **self.store.stats()}

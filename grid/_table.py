@@ -304,7 +304,7 @@ class Table:
         response: dict[str, Any] = {"Count": page.count, "ScannedCount": page.scanned_count}
         if not count_only:
             response["Items"] = [self._shape(decode_item(data), expressions, params) for data in page.items]
-        if page.last_key is not None:
+        if page.more and page.last_key is not None:
             response["LastEvaluatedKey"] = page.last_key
         return response
 

@@ -48,20 +48,12 @@ __all__ = [
     "iter_value_refs",
 ]
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Path:
     """A document path such as ``a.#b[2].c``: ``("a", "#b", 2, "c")``."""
 
     elements: tuple[str | int, ...]
-
-    def __str__(self) -> str:
-        text = ""
-        for element in self.elements:
-            if isinstance(element, int):
-                text += f"[{element}]"
-            else:
-                text += f".{element}" if text else element
-        return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

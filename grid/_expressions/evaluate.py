@@ -149,8 +149,7 @@ class _Evaluator:
         if isinstance(node, ValueRef):
             if node.name not in self.values:
                 raise self.refuse(
-                    "An expression attribute value used in expression is not defined; "
-                    f"attribute value: {node.name}"
+                    f"An expression attribute value used in expression is not defined; attribute value: {node.name}"
                 )
             return self.values[node.name]
         if isinstance(node, Size):
@@ -252,8 +251,7 @@ class _Evaluator:
         if type_name(wanted) != "S" or wanted not in _TYPE_NAMES:
             if isinstance(node.args[1], ValueRef):
                 raise self.refuse(
-                    f"Invalid attribute type name found; type: {wanted}, "
-                    f"valid types: {{{','.join(_TYPE_NAMES)}}};"
+                    f"Invalid attribute type name found; type: {wanted}, valid types: {{{','.join(_TYPE_NAMES)}}};"
                 )
             return False
         return value is not MISSING and type_name(value) == wanted
@@ -313,9 +311,7 @@ class _ListPicks(dict[int, Any]):
     """Elements picked from a list by index; becomes a list in index order."""
 
 
-def project(
-    item: Mapping[str, Any], paths: Iterable[Path], names: Mapping[str, str] | None
-) -> dict[str, Any]:
+def project(item: Mapping[str, Any], paths: Iterable[Path], names: Mapping[str, str] | None) -> dict[str, Any]:
     """ProjectionExpression semantics: a new item holding only the given paths.
 
     Nested paths keep their structure (``a.b`` gives ``{"a": {"b": ...}}``),

@@ -76,8 +76,7 @@ class _Reader:
         value = self.values[node.name]
         if type_name(value) not in ("S", "N", "B"):
             raise ValidationException(
-                "One or more parameter values were invalid: "
-                "Condition parameter type does not match schema type"
+                "One or more parameter values were invalid: Condition parameter type does not match schema type"
             )
         return value
 
@@ -85,9 +84,7 @@ class _Reader:
         """One conjunct as (key attribute name, its condition)."""
         if isinstance(node, (Or, Not, In)) or (isinstance(node, Compare) and node.op == "<>"):
             operator = {Or: "OR", Not: "NOT", In: "IN"}.get(type(node), "<>")
-            raise ValidationException(
-                f"Invalid {_KIND}: Invalid operator used in KeyConditionExpression: {operator}"
-            )
+            raise ValidationException(f"Invalid {_KIND}: Invalid operator used in KeyConditionExpression: {operator}")
         if isinstance(node, Compare):
             if isinstance(node.left, Path):
                 return self.key_name(node.left), RangeCondition(op=node.op, values=(self.value(node.right),))
@@ -105,9 +102,7 @@ class _Reader:
             return self.key_name(node.operand), RangeCondition(op="between", values=(low, high))
         assert isinstance(node, Function)
         if node.name != "begins_with":
-            raise ValidationException(
-                f"Invalid {_KIND}: Invalid operator used in KeyConditionExpression: {node.name}"
-            )
+            raise ValidationException(f"Invalid {_KIND}: Invalid operator used in KeyConditionExpression: {node.name}")
         prefix = self.value(node.args[1])
         if type_name(prefix) not in ("S", "B"):
             raise ValidationException(

@@ -120,9 +120,7 @@ def _check_call(call: _Call) -> None:
             f"operator or function: {call.name}, number of operands: {len(call.args)}"
         )
     if call.name in _PATH_FIRST and not isinstance(call.args[0], Path):
-        raise _RefusedError(
-            f"Operator or function requires a document path; operator or function: {call.name}"
-        )
+        raise _RefusedError(f"Operator or function requires a document path; operator or function: {call.name}")
 
 
 def _operand(node: Any) -> Operand:
@@ -198,8 +196,7 @@ class _TreeBuilder(Transformer[Token, Any]):
         operand, _in, *choices = children
         if len(choices) > MAX_IN_OPERANDS:
             raise _RefusedError(
-                "The IN operator is provided with too many operands; "
-                f"number of operands: {len(choices)}"
+                f"The IN operator is provided with too many operands; number of operands: {len(choices)}"
             )
         return In(operand=_operand(operand), choices=tuple(_operand(c) for c in choices))
 
@@ -225,9 +222,7 @@ class _TreeBuilder(Transformer[Token, Any]):
         actions: list[Action] = []
         for section, section_actions in clauses:
             if section in seen:
-                raise _RefusedError(
-                    f'The "{section}" section can only be used once in an update expression;'
-                )
+                raise _RefusedError(f'The "{section}" section can only be used once in an update expression;')
             seen.add(section)
             actions.extend(section_actions)
         return Update(actions=tuple(actions))

@@ -48,12 +48,12 @@ _EXACT = decimal.Context(prec=400, Emin=-999, Emax=999, traps=[decimal.InvalidOp
 class UpdateOutcome:
     """The item after an update and the top-level attributes the update touched.
 
-    ``updated_names`` serves ReturnValues UPDATED_OLD/UPDATED_NEW: take those names
+    ``updated`` serves ReturnValues UPDATED_OLD/UPDATED_NEW: take those names
     from the old or the new item (an attribute may be absent from either).
     """
 
     item: dict[str, Any]
-    updated_names: frozenset[str]
+    updated: frozenset[str]
 
 
 def _invalid_path() -> ValidationException:
@@ -110,9 +110,7 @@ class _Applier:
             return self.arithmetic(node)
         found = get_path(self.old, self.resolve(node))
         if found is MISSING:
-            raise ValidationException(
-                "The provided expression refers to an attribute that does not exist in the item"
-            )
+            raise ValidationException("The provided expression refers to an attribute that does not exist in the item")
         return found
 
     def arithmetic(self, node: Plus | Minus) -> Decimal:
@@ -208,11 +206,7 @@ def apply_update(
     new: dict[str, Any] = copy.deepcopy(dict(old))
     updated: set[str] = set()
     # Compute every SET value first: they all read the old item.
-    sets = [
-        (applier.resolve(a.path), applier.operand(a.value))
-        for a in update.actions
-        if isinstance(a, SetAction)
-    ]
+    sets = [(applier.resolve(a.path), applier.operand(a.value)) for a in update.actions if isinstance(a, SetAction)]
     for resolved, value in sets:
         _set(new, resolved, copy.deepcopy(value))
         updated.add(str(resolved[0]))
@@ -237,4 +231,4 @@ def apply_update(
         else:
             parent[last] = copy.deepcopy(result)
         updated.add(str(resolved[0]))
-    return UpdateOutcome(item=new, updated_names=frozenset(updated))
+    return UpdateOutcome(item=new, updated=frozenset(updated))

@@ -42,30 +42,40 @@ _TYPE_WORDS = {
 _SETS = frozenset({"SS", "NS", "BS"})
 
 
+def _kind_of(tree: Expression) -> str:
+    if isinstance(tree, Update):
+        return "UpdateExpression"
+    if isinstance(tree, tuple):
+        return "ProjectionExpression"
+    return "ConditionExpression"
+
+
 def check_placeholders(
-    expressions: Mapping[str, Expression | None],
+    expressions: Mapping[str, Expression | None] | Iterable[Expression | None],
     names: Mapping[str, str] | None,
     values: Mapping[str, Any] | None,
 ) -> None:
     """Check one request's placeholders against its names and values.
 
-    ``expressions`` maps each expression parameter of the request to its parsed
-    tree, e.g. ``{"ConditionExpression": cond, "UpdateExpression": upd}``; the
-    parameter name prefixes the messages and ``None`` entries are ignored.
-    Every ``#name`` and ``:value`` used must be defined, and every one defined
-    must be used by some expression of the request.
+    ``expressions`` holds every parsed expression of the request, best as a
+    mapping from the request parameter to its tree (``{"ConditionExpression":
+    cond, "UpdateExpression": upd}``), whose keys then prefix the messages; a
+    plain iterable of trees is accepted too. ``None`` entries are ignored, and
+    an empty ``names`` or ``values`` counts as not given. Every ``#name`` and
+    ``:value`` used must be defined, and every one defined must be used by
+    some expression of the request.
     """
-    given = {kind: tree for kind, tree in expressions.items() if tree is not None}
+    if isinstance(expressions, Mapping):
+        pairs = list(expressions.items())
+    else:
+        pairs = [(_kind_of(tree), tree) for tree in expressions if tree is not None]
+    given = [(kind, tree) for kind, tree in pairs if tree is not None]
     for label, mapping in (("ExpressionAttributeNames", names), ("ExpressionAttributeValues", values)):
-        if mapping is None:
-            continue
-        if not given:
+        if mapping and not given:
             raise ValidationException(f"{label} can only be specified when using expressions")
-        if not mapping:
-            raise ValidationException(f"{label} must not be empty")
     used_names: set[str] = set()
     used_values: set[str] = set()
-    for kind, tree in given.items():
+    for kind, tree in given:
         for name in iter_name_refs(tree):
             if names is None or name not in names:
                 raise ValidationException(
@@ -86,9 +96,7 @@ def check_placeholders(
     ):
         unused = sorted(set(mapping or ()) - used)
         if unused:
-            raise ValidationException(
-                f"Value provided in {label} unused in expressions: keys: {{{', '.join(unused)}}}"
-            )
+            raise ValidationException(f"Value provided in {label} unused in expressions: keys: {{{', '.join(unused)}}}")
 
 
 def _render(resolved: tuple[str | int, ...]) -> str:

@@ -1,0 +1,43 @@
+"""The seed catalog document from the DynamoDB Prime Day talk, and documents like it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+_SEED_PATHS = [
+    Path(__file__).resolve().parents[2] / "shared" / "catalog-item.json",
+    Path(__file__).resolve().parents[1] / "examples" / "catalog-item.json",
+]
+
+CATALOG_TABLE = {
+    "KeySchema": [
+        {"AttributeName": "customer_id", "KeyType": "HASH"},
+        {"AttributeName": "sku", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": "customer_id", "AttributeType": "N"},
+        {"AttributeName": "sku", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def seed_item() -> dict[str, Any]:
+    """A fresh copy of ``shared/catalog-item.json``."""
+    for path in _SEED_PATHS:
+        if path.exists():
+            return json.loads(path.read_text())
+    raise FileNotFoundError("catalog-item.json not found beside the project or in examples/")
+
+
+def catalog_item(customer_id: int, number: int, version: int = 1) -> dict[str, Any]:
+    """A seed-like document for ``customer_id``, its ``number``-th SKU."""
+    item = copy.deepcopy(seed_item())
+    item["customer_id"] = customer_id
+    item["sku"] = f"{customer_id}/C{number:08d}"
+    item["version"] = version
+    item["product"]["upc"] = f"{887649299485 + number}"
+    return item
