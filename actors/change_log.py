@@ -48,9 +48,7 @@ class ChangeLog:
         self._records: deque[ChangeRecord] = deque()
         self._next_sequence = first_sequence
 
-    def append(
-        self, event: ChangeEvent, key: bytes, old_image: bytes | None, new_image: bytes | None
-    ) -> ChangeRecord:
+    def append(self, event: ChangeEvent, key: bytes, old_image: bytes | None, new_image: bytes | None) -> ChangeRecord:
         record = ChangeRecord(self._next_sequence, event, key, old_image, new_image, time.time())
         self._next_sequence += 1
         self._records.append(record)

@@ -124,8 +124,9 @@ class PartitionStore:
         if current is None:
             current = decode_item(old) if old is not None else {}
         base = current if old is not None else dict(op.key_attributes)
+        updated: tuple[str, ...] = ()
         if op.update is None:
-            new_item, updated = base, ()
+            new_item = base
         else:
             outcome = apply_update(parse_update(op.update), base, op.args.names, op.args.values)
             new_item, updated = outcome.item, tuple(sorted(outcome.updated))
@@ -141,9 +142,7 @@ class PartitionStore:
         self._store(op.key.key, old, new)
         wants_old = op.return_values in ("ALL_OLD", "UPDATED_OLD")
         wants_new = op.return_values in ("ALL_NEW", "UPDATED_NEW")
-        return WriteResult(
-            old=old if wants_old else None, new=new if wants_new else None, updated_names=updated
-        )
+        return WriteResult(old=old if wants_old else None, new=new if wants_new else None, updated_names=updated)
 
     def _delete(self, op: DeleteOp) -> WriteResult:
         old = self._items.get(op.key.key)
@@ -242,7 +241,7 @@ class PartitionStore:
             raise ValidationException("split point outside the partition's range")
         moving = list(self._index.irange(hash_position(at), None))
         entries = [(key, self._items.pop(key)) for key in moving]
-        del self._index[len(self._index) - len(moving):]
+        del self._index[len(self._index) - len(moving) :]
         self._stored_bytes -= sum(len(data) for _, data in entries)
         self.high = at
         self.map_version = map_version

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -73,7 +73,9 @@ class RouterActor:
         if entry is None or entry.status == "DELETING":
             return _not_found(name)
         if entry.status != "ACTIVE":
-            return ResourceInUseException(f"Attempt to change a resource which is still in use: Table is being created: {name}")
+            return ResourceInUseException(
+                f"Attempt to change a resource which is still in use: Table is being created: {name}"
+            )
         entry.status = "DELETING"
         description = await self._describe(entry)
         del self._tables[name]

@@ -64,7 +64,7 @@ class PartitionBatcher:
             if not isinstance(error, Exception):
                 raise
         else:
-            for (_, future), result in zip(batch, results):
+            for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
                 if isinstance(result, GridError):

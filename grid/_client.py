@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -260,20 +261,10 @@ class Grid:
         count = scanned = 0
         last_key = None
         while cursor < request.high_hash:
-            async def attempt(route: TableRoute) -> tuple[Page, int]:
-                partition = route.map.partition_for(cursor)
-                part_request = replace(
-                    request,
-                    low_hash=max(request.low_hash, partition.low),
-                    high_hash=min(request.high_hash, partition.high),
-                    exclusive_start=position,
-                    limit=remaining,
-                    max_bytes=budget,
-                )
-                page: Page = await call(partition.handle.scan, part_request)
-                return page, partition.high
-
-            page, next_cursor = await self._with_retries(name, attempt)
+            step = functools.partial(
+                self._scan_step, request=request, cursor=cursor, position=position, limit=remaining, budget=budget
+            )
+            page, next_cursor = await self._with_retries(name, step)
             items.extend(page.items)
             count += page.count
             scanned += page.scanned_count
@@ -287,5 +278,30 @@ class Grid:
             cursor, position = next_cursor, None
             if (remaining is not None and remaining <= 0) or budget <= 0:
                 more = cursor < request.high_hash and last_key is not None
-                return Page(items=items, count=count, scanned_count=scanned, last_key=last_key if more else None, more=more)
+                return Page(
+                    items=items, count=count, scanned_count=scanned, last_key=last_key if more else None, more=more
+                )
         return Page(items=items, count=count, scanned_count=scanned, last_key=None, more=False)
+
+    @staticmethod
+    async def _scan_step(
+        route: TableRoute,
+        *,
+        request: ScanRequest,
+        cursor: int,
+        position: bytes | None,
+        limit: int | None,
+        budget: int,
+    ) -> tuple[Page, int]:
+        """Scan the partition that owns ``cursor``, within the request's segment."""
+        partition = route.map.partition_for(cursor)
+        part_request = replace(
+            request,
+            low_hash=max(request.low_hash, partition.low),
+            high_hash=min(request.high_hash, partition.high),
+            exclusive_start=position,
+            limit=limit,
+            max_bytes=budget,
+        )
+        page: Page = await call(partition.handle.scan, part_request)
+        return page, partition.high

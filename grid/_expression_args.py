@@ -7,7 +7,7 @@ request fails here with DynamoDB's ``ValidationException`` and costs no Ray call
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from grid.errors import ValidationException
 
 __all__ = ["PreparedExpressions", "prepare_expressions"]
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], Any]] = {
     "ConditionExpression": lambda text: parse_condition(text, "ConditionExpression"),
     "FilterExpression": lambda text: parse_condition(text, "FilterExpression"),
     "KeyConditionExpression": lambda text: parse_condition(text, "KeyConditionExpression"),
@@ -45,9 +45,7 @@ class PreparedExpressions:
         return self.texts.get(kind)
 
 
-def prepare_expressions(
-    expressions: Mapping[str, Any], names: Any, values: Any
-) -> PreparedExpressions:
+def prepare_expressions(expressions: Mapping[str, Any], names: Any, values: Any) -> PreparedExpressions:
     """Render, normalize, parse and cross-check the expressions of one request.
 
     ``expressions`` maps a parameter name (``ConditionExpression``, ...) to its text,
@@ -104,7 +102,7 @@ def _names(names: Any) -> dict[str, str]:
     for placeholder, name in names.items():
         if not isinstance(placeholder, str) or not placeholder.startswith("#"):
             raise ValidationException(
-                f"ExpressionAttributeNames contains invalid key: Syntax error; key: \"{placeholder}\""
+                f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{placeholder}"'
             )
         if not isinstance(name, str) or not name:
             raise ValidationException(

@@ -88,9 +88,7 @@ class KeySchema:
         prefix = self.partition_prefix(key[self.hash_name])
         if self.range_name is None:
             return StorageKey(key=prefix, hash=hash_from_prefix(prefix))
-        return StorageKey(
-            key=prefix + encode_sort_value(key[self.range_name]), hash=hash_from_prefix(prefix)
-        )
+        return StorageKey(key=prefix + encode_sort_value(key[self.range_name]), hash=hash_from_prefix(prefix))
 
     def partition_prefix(self, partition_value: Any) -> bytes:
         """Storage-key bytes shared by every item of one partition-key value."""

@@ -12,6 +12,7 @@ part of grid's Ray-free core.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,7 +56,7 @@ class PartitionMap:
         if count < 1:
             raise ValueError("a table needs at least one partition")
         cuts = [HASH_SPACE * i // count for i in range(count + 1)]
-        return list(zip(cuts, cuts[1:]))
+        return list(itertools.pairwise(cuts))
 
     @property
     def lows(self) -> list[int]:
@@ -70,9 +71,7 @@ class PartitionMap:
         """Ranges that share hashes with ``[low, high)``, in ring order."""
         return [entry for entry in self.ranges if entry.low < high and low < entry.high]
 
-    def with_split(
-        self, partition_id: str, at: int, new_partition_id: str, new_handle: Any
-    ) -> PartitionMap:
+    def with_split(self, partition_id: str, at: int, new_partition_id: str, new_handle: Any) -> PartitionMap:
         """A new version in which ``partition_id`` keeps ``[low, at)`` and the new one ``[at, high)``."""
         ranges: list[PartitionRange] = []
         for entry in self.ranges:
@@ -80,9 +79,7 @@ class PartitionMap:
                 if not entry.low < at < entry.high:
                     raise ValueError("split point outside the partition's range")
                 ranges.append(replace(entry, high=at))
-                ranges.append(
-                    PartitionRange(partition_id=new_partition_id, low=at, high=entry.high, handle=new_handle)
-                )
+                ranges.append(PartitionRange(partition_id=new_partition_id, low=at, high=entry.high, handle=new_handle))
             else:
                 ranges.append(entry)
         return replace(self, version=self.version + 1, ranges=tuple(ranges))

@@ -74,8 +74,15 @@ class TableSpec:
     def from_create_params(cls, params: Mapping[str, Any]) -> TableSpec:
         """Validate ``create_table``'s keyword arguments as DynamoDB does."""
         allowed = {
-            "TableName", "KeySchema", "AttributeDefinitions", "BillingMode",
-            "ProvisionedThroughput", "GridSettings", "Tags", "TableClass", "DeletionProtectionEnabled",
+            "TableName",
+            "KeySchema",
+            "AttributeDefinitions",
+            "BillingMode",
+            "ProvisionedThroughput",
+            "GridSettings",
+            "Tags",
+            "TableClass",
+            "DeletionProtectionEnabled",
         }
         unknown = set(params) - allowed
         if unknown:
@@ -98,7 +105,9 @@ class TableSpec:
             grid_settings=GridSettings.from_params(params.get("GridSettings")),
         )
 
-    def describe(self, *, status: str, item_count: int = 0, size_bytes: int = 0, partitions: int | None = None) -> dict[str, Any]:
+    def describe(
+        self, *, status: str, item_count: int = 0, size_bytes: int = 0, partitions: int | None = None
+    ) -> dict[str, Any]:
         """The ``Table`` part of ``describe_table``'s answer."""
         key_schema = [{"AttributeName": self.key_schema.hash_name, "KeyType": "HASH"}]
         if self.key_schema.range_name is not None:
@@ -109,9 +118,7 @@ class TableSpec:
             "TableId": self.table_id,
             "TableArn": f"arn:grid:dynamodb:local:000000000000:table/{self.name}",
             "KeySchema": key_schema,
-            "AttributeDefinitions": [
-                {"AttributeName": n, "AttributeType": t} for n, t in self.attribute_definitions
-            ],
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in self.attribute_definitions],
             "TableStatus": status,
             "CreationDateTime": self.created_at,
             "ItemCount": item_count,
@@ -122,7 +129,10 @@ class TableSpec:
                 "WriteCapacityUnits": write,
                 "NumberOfDecreasesToday": 0,
             },
-            "GridSettings": {**self.grid_settings.describe(), "Partitions": partitions or self.grid_settings.partitions},
+            "GridSettings": {
+                **self.grid_settings.describe(),
+                "Partitions": partitions or self.grid_settings.partitions,
+            },
         }
         return description
 
@@ -143,9 +153,7 @@ def _attribute_definitions(raw: Any) -> dict[str, str]:
                 "failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
             )
         if name in definitions:
-            raise ValidationException(
-                "Cannot have two attributes with the same name in AttributeDefinitions"
-            )
+            raise ValidationException("Cannot have two attributes with the same name in AttributeDefinitions")
         definitions[name] = kind
     return definitions
 
@@ -159,7 +167,9 @@ def _key_schema(raw: Any, definitions: dict[str, str]) -> KeySchema:
             raise ValidationException("Each KeySchema element needs AttributeName and KeyType")
         key_type = entry["KeyType"]
         if key_type not in ("HASH", "RANGE") or key_type in by_type:
-            raise ValidationException("Invalid KeySchema: Some index key attribute have no definition or duplicate key types")
+            raise ValidationException(
+                "Invalid KeySchema: Some index key attribute have no definition or duplicate key types"
+            )
         by_type[key_type] = entry["AttributeName"]
     if "HASH" not in by_type or raw[0]["KeyType"] != "HASH":
         raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
@@ -201,9 +211,10 @@ def _billing(mode: Any, throughput: Any) -> tuple[str, tuple[int, int] | None]:
         )
     read, write = throughput.get("ReadCapacityUnits"), throughput.get("WriteCapacityUnits")
     for units in (read, write):
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:  # also refuses None
             raise ValidationException(
                 "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must "
                 "both be positive integers"
             )
+    assert isinstance(read, int) and isinstance(write, int)
     return mode, (read, write)

@@ -87,12 +87,23 @@ class Table:
         Raises ``ConditionalCheckFailedException`` when the condition is false (nothing
         changes), ``ValidationException`` for bad input.
         """
-        _check_params("PutItem", params, {
-            "Item", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues",
-            "ReturnValues", "ReturnValuesOnConditionCheckFailure", "TableName",
-        })
+        _check_params(
+            "PutItem",
+            params,
+            {
+                "Item",
+                "ConditionExpression",
+                "ExpressionAttributeNames",
+                "ExpressionAttributeValues",
+                "ReturnValues",
+                "ReturnValuesOnConditionCheckFailure",
+                "TableName",
+            },
+        )
         if "Item" not in params:
-            raise ValidationException("1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null")
+            raise ValidationException(
+                "1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null"
+            )
         return_values = _return_values(params, ("NONE", "ALL_OLD"))
         schema = await self._key_schema()
         item = normalize_item(params["Item"])
@@ -111,10 +122,18 @@ class Table:
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """The item with ``Key``, as ``{"Item": {...}}``, or ``{}`` if there is none."""
-        _check_params("GetItem", params, {
-            "Key", "ProjectionExpression", "ExpressionAttributeNames", "ConsistentRead",
-            "AttributesToGet", "TableName",
-        })
+        _check_params(
+            "GetItem",
+            params,
+            {
+                "Key",
+                "ProjectionExpression",
+                "ExpressionAttributeNames",
+                "ConsistentRead",
+                "AttributesToGet",
+                "TableName",
+            },
+        )
         schema = await self._key_schema()
         key = schema.storage_key(schema.normalize_key(params.get("Key")))
         expressions = self._prepare(params, "ProjectionExpression", values_allowed=False)
@@ -125,10 +144,20 @@ class Table:
 
     async def update_item(self, **params: Any) -> dict[str, Any]:
         """Edit (or create) the item with ``Key`` by ``UpdateExpression``, if the condition holds."""
-        _check_params("UpdateItem", params, {
-            "Key", "UpdateExpression", "ConditionExpression", "ExpressionAttributeNames",
-            "ExpressionAttributeValues", "ReturnValues", "ReturnValuesOnConditionCheckFailure", "TableName",
-        })
+        _check_params(
+            "UpdateItem",
+            params,
+            {
+                "Key",
+                "UpdateExpression",
+                "ConditionExpression",
+                "ExpressionAttributeNames",
+                "ExpressionAttributeValues",
+                "ReturnValues",
+                "ReturnValuesOnConditionCheckFailure",
+                "TableName",
+            },
+        )
         return_values = _return_values(params, _RETURN_VALUES)
         schema = await self._key_schema()
         key_attributes = schema.normalize_key(params.get("Key"))
@@ -157,10 +186,19 @@ class Table:
 
     async def delete_item(self, **params: Any) -> dict[str, Any]:
         """Delete the item with ``Key``, if the condition holds; deleting nothing is no error."""
-        _check_params("DeleteItem", params, {
-            "Key", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues",
-            "ReturnValues", "ReturnValuesOnConditionCheckFailure", "TableName",
-        })
+        _check_params(
+            "DeleteItem",
+            params,
+            {
+                "Key",
+                "ConditionExpression",
+                "ExpressionAttributeNames",
+                "ExpressionAttributeValues",
+                "ReturnValues",
+                "ReturnValuesOnConditionCheckFailure",
+                "TableName",
+            },
+        )
         return_values = _return_values(params, ("NONE", "ALL_OLD"))
         schema = await self._key_schema()
         key = schema.storage_key(schema.normalize_key(params.get("Key")))
@@ -183,22 +221,40 @@ class Table:
         A page holds at most ``Limit`` evaluated items and about 1 MB; when more remain,
         ``LastEvaluatedKey`` is set and goes back as ``ExclusiveStartKey``.
         """
-        _check_params("Query", params, {
-            "KeyConditionExpression", "FilterExpression", "ProjectionExpression", "ExpressionAttributeNames",
-            "ExpressionAttributeValues", "Limit", "ExclusiveStartKey", "ScanIndexForward", "ConsistentRead",
-            "Select", "IndexName", "TableName",
-        })
+        _check_params(
+            "Query",
+            params,
+            {
+                "KeyConditionExpression",
+                "FilterExpression",
+                "ProjectionExpression",
+                "ExpressionAttributeNames",
+                "ExpressionAttributeValues",
+                "Limit",
+                "ExclusiveStartKey",
+                "ScanIndexForward",
+                "ConsistentRead",
+                "Select",
+                "IndexName",
+                "TableName",
+            },
+        )
         if params.get("IndexName") is not None:
             raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
         if params.get("KeyConditionExpression") is None:
-            raise ValidationException("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")
+            raise ValidationException(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
+            )
         schema = await self._key_schema()
         limit = _positive_limit(params)
         count_only = self._select(params)
         expressions = self._prepare(params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
         condition = key_condition_parts(
-            expressions.parsed["KeyConditionExpression"], expressions.args.names, expressions.args.values,
-            schema.hash_name, schema.range_name,
+            expressions.parsed["KeyConditionExpression"],
+            expressions.args.names,
+            expressions.args.values,
+            schema.hash_name,
+            schema.range_name,
         )
         hash_value = condition.hash_value
         schema.check_key_value(schema.hash_name, hash_value)
@@ -209,12 +265,21 @@ class Table:
             raise ValidationException("ScanIndexForward must be a boolean")
         exclusive_start = self._start_key(params, schema)
         if exclusive_start is not None and not exclusive_start.startswith(prefix):
-            raise ValidationException("The provided starting key is invalid: The query can return at most one partition key")
+            raise ValidationException(
+                "The provided starting key is invalid: The query can return at most one partition key"
+            )
         request = QueryRequest(
             hash=int.from_bytes(prefix[:8], "big"),
-            low=low, low_inclusive=low_inclusive, high=high, high_inclusive=high_inclusive,
-            forward=forward, exclusive_start=exclusive_start, limit=limit,
-            filter=expressions.text("FilterExpression"), args=expressions.args, count_only=count_only,
+            low=low,
+            low_inclusive=low_inclusive,
+            high=high,
+            high_inclusive=high_inclusive,
+            forward=forward,
+            exclusive_start=exclusive_start,
+            limit=limit,
+            filter=expressions.text("FilterExpression"),
+            args=expressions.args,
+            count_only=count_only,
         )
         page: Page = await self._grid._run_page(self.name, request)
         return self._page_response(page, expressions, params, count_only)
@@ -225,11 +290,24 @@ class Table:
         With ``Segment``/``TotalSegments`` each segment is a disjoint slice of the hash
         ring: parallel workers, one per segment, together see each item exactly once.
         """
-        _check_params("Scan", params, {
-            "FilterExpression", "ProjectionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues",
-            "Limit", "ExclusiveStartKey", "ConsistentRead", "Select", "Segment", "TotalSegments",
-            "IndexName", "TableName",
-        })
+        _check_params(
+            "Scan",
+            params,
+            {
+                "FilterExpression",
+                "ProjectionExpression",
+                "ExpressionAttributeNames",
+                "ExpressionAttributeValues",
+                "Limit",
+                "ExclusiveStartKey",
+                "ConsistentRead",
+                "Select",
+                "Segment",
+                "TotalSegments",
+                "IndexName",
+                "TableName",
+            },
+        )
         if params.get("IndexName") is not None:
             raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
         schema = await self._key_schema()
@@ -241,8 +319,13 @@ class Table:
         if exclusive_start is not None and not low_hash <= int.from_bytes(exclusive_start[:8], "big") < high_hash:
             raise ValidationException("The provided Exclusive start key does not map to the provided segment")
         request = ScanRequest(
-            low_hash=low_hash, high_hash=high_hash, exclusive_start=exclusive_start, limit=limit,
-            filter=expressions.text("FilterExpression"), args=expressions.args, count_only=count_only,
+            low_hash=low_hash,
+            high_hash=high_hash,
+            exclusive_start=exclusive_start,
+            limit=limit,
+            filter=expressions.text("FilterExpression"),
+            args=expressions.args,
+            count_only=count_only,
         )
         page: Page = await self._grid._run_scan(self.name, request)
         return self._page_response(page, expressions, params, count_only)
@@ -257,7 +340,7 @@ class Table:
             )
         values = params.get("ExpressionAttributeValues")
         if values is not None and not values_allowed:
-            raise ValidationException(f"Unknown parameter: ExpressionAttributeValues")
+            raise ValidationException("Unknown parameter: ExpressionAttributeValues")
         return prepare_expressions(
             {kind: params.get(kind) for kind in kinds}, params.get("ExpressionAttributeNames"), values
         )
@@ -275,8 +358,8 @@ class Table:
             if "Select" in params:
                 raise ValidationException(
                     "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES or COUNT"
-                    if select == "COUNT" else
-                    "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
+                    if select == "COUNT"
+                    else "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
                 )
         return select == "COUNT"
 
@@ -288,7 +371,9 @@ class Table:
         try:
             return schema.storage_key(schema.normalize_key(start)).key
         except ValidationException:
-            raise ValidationException("The provided starting key is invalid: The provided key element does not match the schema") from None
+            raise ValidationException(
+                "The provided starting key is invalid: The provided key element does not match the schema"
+            ) from None
 
     @staticmethod
     def _shape(item: dict[str, Any], expressions: PreparedExpressions, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -300,7 +385,9 @@ class Table:
             return {name: item[name] for name in attributes if name in item}
         return item
 
-    def _page_response(self, page: Page, expressions: PreparedExpressions, params: Mapping[str, Any], count_only: bool) -> dict[str, Any]:
+    def _page_response(
+        self, page: Page, expressions: PreparedExpressions, params: Mapping[str, Any], count_only: bool
+    ) -> dict[str, Any]:
         response: dict[str, Any] = {"Count": page.count, "ScannedCount": page.scanned_count}
         if not count_only:
             response["Items"] = [self._shape(decode_item(data), expressions, params) for data in page.items]
@@ -350,12 +437,15 @@ def _segment(params: Mapping[str, Any]) -> tuple[int, int]:
     if segment is None or total is None:
         raise ValidationException(
             "The TotalSegments parameter is required but was not present in the request when Segment parameter is present"
-            if total is None else
-            "The Segment parameter is required but was not present in the request when parameter TotalSegments is present"
+            if total is None
+            else "The Segment parameter is required but was not present in the request when parameter TotalSegments is present"
         )
     if isinstance(total, bool) or not isinstance(total, int) or not 1 <= total <= 1_000_000:
-        raise ValidationException("1 validation error detected: Value at 'totalSegments' failed to satisfy constraint: Member must have value between 1 and 1000000")
+        raise ValidationException(
+            "1 validation error detected: Value at 'totalSegments' failed to satisfy constraint: Member must have value between 1 and 1000000"
+        )
     if isinstance(segment, bool) or not isinstance(segment, int) or not 0 <= segment < total:
-        raise ValidationException(f"The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {segment} is not less than TotalSegments: {total}")
+        raise ValidationException(
+            f"The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {segment} is not less than TotalSegments: {total}"
+        )
     return HASH_SPACE * segment // total, HASH_SPACE * (segment + 1) // total
-

@@ -80,9 +80,7 @@ def to_number(value: int | float | Decimal, where: str = "") -> Decimal:
     try:
         number = NUMBER_CONTEXT.plus(number)
     except decimal.Inexact:
-        raise ValidationException(
-            f"Attempting to store more than 38 significant digits in a Number{where}"
-        ) from None
+        raise ValidationException(f"Attempting to store more than 38 significant digits in a Number{where}") from None
     except (decimal.Overflow, decimal.Clamped):
         raise ValidationException(
             f"Number overflow. Attempting to store a number with magnitude larger than supported range{where}"
@@ -117,9 +115,7 @@ def normalize_value(value: Any, depth: int = 0) -> Any:
         normalized = {}
         for name, element in value.items():
             if not isinstance(name, str):
-                raise ValidationException(
-                    f"Map attribute names must be strings, not {type(name).__name__}"
-                )
+                raise ValidationException(f"Map attribute names must be strings, not {type(name).__name__}")
             normalized[name] = normalize_value(element, depth + 1)
         return normalized
     if isinstance(value, (list, tuple)):
@@ -134,9 +130,7 @@ def normalize_value(value: Any, depth: int = 0) -> Any:
 
 def _normalize_set(value: set[Any] | frozenset[Any]) -> set[Any]:
     if not value:
-        raise ValidationException(
-            "One or more parameter values were invalid: An empty set is not allowed"
-        )
+        raise ValidationException("One or more parameter values were invalid: An empty set is not allowed")
     kinds = set()
     normalized: set[Any] = set()
     for element in value:
@@ -167,9 +161,7 @@ def normalize_item(item: Any, what: str = "Item") -> dict[str, Any]:
     normalized = normalize_value(item)
     for name in normalized:
         if name == "":
-            raise ValidationException(
-                "One or more parameter values are not valid. Attribute names must not be empty"
-            )
+            raise ValidationException("One or more parameter values are not valid. Attribute names must not be empty")
     size = item_size(normalized)
     if size > MAX_ITEM_BYTES:
         raise ValidationException("Item size has exceeded the maximum allowed size")

@@ -214,8 +214,6 @@ def _split_indexes(segment: str) -> tuple[str, list[int]]:
     return segment[:first], [int(i) for i in _INDEX.findall(segment[first:])]
 
 
-def render_condition(
-    condition: ConditionBase, names: dict[str, str], values: dict[str, Any]
-) -> str:
+def render_condition(condition: ConditionBase, names: dict[str, str], values: dict[str, Any]) -> str:
     """Expression text for ``condition``; adds its placeholders to ``names`` and ``values``."""
     return condition.render(_Placeholders(names, values))

@@ -41,9 +41,19 @@ async def test_get_missing_item_is_empty(catalog: grid.Table) -> None:
 
 async def test_all_value_types_round_trip(catalog: grid.Table) -> None:
     item = {
-        "customer_id": 5, "sku": "types", "s": "", "n": 1.5, "big": Decimal("1E+125"), "b": b"\x00\xff",
-        "t": True, "nil": None, "l": [1, "a", [b"x"]], "m": {"a": {"b": {}}}, "ss": {"a", "b"},
-        "ns": {1, 2.25}, "bs": {b"a"},
+        "customer_id": 5,
+        "sku": "types",
+        "s": "",
+        "n": 1.5,
+        "big": Decimal("1E+125"),
+        "b": b"\x00\xff",
+        "t": True,
+        "nil": None,
+        "l": [1, "a", [b"x"]],
+        "m": {"a": {"b": {}}},
+        "ss": {"a", "b"},
+        "ns": {1, 2.25},
+        "bs": {b"a"},
     }
     await catalog.put_item(Item=item)
     got = (await catalog.get_item(Key={"customer_id": 5, "sku": "types"}))["Item"]
@@ -64,7 +74,8 @@ async def test_create_only_put_with_attribute_not_exists(catalog: grid.Table) ->
     await catalog.put_item(Item=item, ConditionExpression="attribute_not_exists(sku)")
     with pytest.raises(ConditionalCheckFailedException) as failure:
         await catalog.put_item(
-            Item={**item, "version": 9}, ConditionExpression="attribute_not_exists(sku)",
+            Item={**item, "version": 9},
+            ConditionExpression="attribute_not_exists(sku)",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     assert failure.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
@@ -80,7 +91,8 @@ async def test_optimistic_locking_under_contention(catalog: grid.Table) -> None:
     async def bump(expected: int) -> bool:
         try:
             await catalog.update_item(
-                Key=key_of(item), UpdateExpression="SET version = version + :one, product.brand = :b",
+                Key=key_of(item),
+                UpdateExpression="SET version = version + :one, product.brand = :b",
                 ConditionExpression="version = :v",
                 ExpressionAttributeValues={":one": 1, ":v": expected, ":b": "ASICS"},
             )
@@ -109,8 +121,10 @@ async def test_update_return_values(catalog: grid.Table, return_values: str, exp
     key = {"customer_id": 12, "sku": "rv"}
     await catalog.put_item(Item={**key, "version": 1, "hits": 5})
     answer = await catalog.update_item(
-        Key=key, UpdateExpression="SET version = :two, tag = :t ADD hits :one",
-        ExpressionAttributeValues={":two": 2, ":one": 1, ":t": "x"}, ReturnValues=return_values,
+        Key=key,
+        UpdateExpression="SET version = :two, tag = :t ADD hits :one",
+        ExpressionAttributeValues={":two": 2, ":one": 1, ":t": "x"},
+        ReturnValues=return_values,
     )
     assert answer == expected
 
@@ -127,8 +141,10 @@ async def test_nested_document_update(catalog: grid.Table) -> None:
     item = seed_item()
     await catalog.put_item(Item=item)
     await catalog.update_item(
-        Key=key_of(item), UpdateExpression="SET product.bullet_point[0].#v = :x REMOVE product.upc",
-        ExpressionAttributeNames={"#v": "value"}, ExpressionAttributeValues={":x": "Mesh runner"},
+        Key=key_of(item),
+        UpdateExpression="SET product.bullet_point[0].#v = :x REMOVE product.upc",
+        ExpressionAttributeNames={"#v": "value"},
+        ExpressionAttributeValues={":x": "Mesh runner"},
     )
     product = (await catalog.get_item(Key=key_of(item)))["Item"]["product"]
     assert product["bullet_point"][0]["value"] == "Mesh runner" and "upc" not in product
@@ -138,7 +154,9 @@ async def test_update_of_key_attribute_is_refused(catalog: grid.Table) -> None:
     item = catalog_item(14, 1)
     await catalog.put_item(Item=item)
     with pytest.raises(ValidationException, match="part of the key"):
-        await catalog.update_item(Key=key_of(item), UpdateExpression="SET sku = :s", ExpressionAttributeValues={":s": "x"})
+        await catalog.update_item(
+            Key=key_of(item), UpdateExpression="SET sku = :s", ExpressionAttributeValues={":s": "x"}
+        )
     assert (await catalog.get_item(Key=key_of(item)))["Item"] == grid_normalized(item)
 
 
@@ -147,7 +165,9 @@ async def test_delete_with_condition_and_return_values(catalog: grid.Table) -> N
     await catalog.put_item(Item=item)
     with pytest.raises(ConditionalCheckFailedException):
         await catalog.delete_item(Key=key_of(item), ConditionExpression=Attr("version").lt(3))
-    answer = await catalog.delete_item(Key=key_of(item), ConditionExpression=Attr("version").eq(3), ReturnValues="ALL_OLD")
+    answer = await catalog.delete_item(
+        Key=key_of(item), ConditionExpression=Attr("version").eq(3), ReturnValues="ALL_OLD"
+    )
     assert answer["Attributes"]["version"] == 3
     assert await catalog.get_item(Key=key_of(item)) == {}
     assert await catalog.delete_item(Key=key_of(item)) == {}  # deleting nothing is no error
@@ -157,10 +177,14 @@ async def test_get_item_projection(catalog: grid.Table) -> None:
     item = seed_item()
     await catalog.put_item(Item=item)
     got = await catalog.get_item(
-        Key=key_of(item), ProjectionExpression="sku, product.bullet_point[1].#v, product.brand",
+        Key=key_of(item),
+        ProjectionExpression="sku, product.bullet_point[1].#v, product.brand",
         ExpressionAttributeNames={"#v": "value"},
     )
-    assert got["Item"] == {"sku": item["sku"], "product": {"bullet_point": [{"value": "Rearfoot GEL cushioning"}], "brand": "DISCOS"}}
+    assert got["Item"] == {
+        "sku": item["sku"],
+        "product": {"bullet_point": [{"value": "Rearfoot GEL cushioning"}], "brand": "DISCOS"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -182,7 +206,9 @@ async def test_bad_put_is_refused_and_changes_nothing(catalog: grid.Table, param
     with pytest.raises(ValidationException, match=message) as failure:
         await catalog.put_item(**params)
     assert failure.value.response["Error"]["Code"] == "ValidationException"
-    assert (await catalog.query(KeyConditionExpression="customer_id = :c", ExpressionAttributeValues={":c": 1}))["Count"] == 0
+    assert (await catalog.query(KeyConditionExpression="customer_id = :c", ExpressionAttributeValues={":c": 1}))[
+        "Count"
+    ] == 0
 
 
 @pytest.mark.parametrize(
@@ -201,7 +227,9 @@ async def test_unknown_table_is_resource_not_found(grid_client: grid.Grid) -> No
     assert failure.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-async def test_concurrent_requests_are_coalesced(catalog: grid.Table, grid_client: grid.Grid, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_concurrent_requests_are_coalesced(
+    catalog: grid.Table, grid_client: grid.Grid, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Concurrent calls to one partition share actor calls instead of one call each."""
     from grid import _batcher
 
@@ -218,4 +246,4 @@ async def test_concurrent_requests_are_coalesced(catalog: grid.Table, grid_clien
     assert sum(calls) == 500
     assert len(calls) <= 50, f"{len(calls)} actor calls for 500 concurrent puts"
     got = await asyncio.gather(*(catalog.get_item(Key=key_of(item)) for item in items))
-    assert all(answer["Item"]["sku"] == item["sku"] for answer, item in zip(got, items))
+    assert all(answer["Item"]["sku"] == item["sku"] for answer, item in zip(got, items, strict=True))

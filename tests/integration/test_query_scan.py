@@ -27,10 +27,13 @@ async def loaded(grid_client: grid.Grid) -> AsyncIterator[grid.Table]:
     """1,000 seed-like items: 40 customers with 25 SKUs each, on 4 partitions."""
     name = unique_name("query")
     table = await grid_client.create_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 4})
-    await asyncio.gather(*(
-        table.put_item(Item={**catalog_item(c, n), "rank": n, "even": n % 2 == 0})
-        for c in range(CUSTOMERS) for n in range(SKUS_PER_CUSTOMER)
-    ))
+    await asyncio.gather(
+        *(
+            table.put_item(Item={**catalog_item(c, n), "rank": n, "even": n % 2 == 0})
+            for c in range(CUSTOMERS)
+            for n in range(SKUS_PER_CUSTOMER)
+        )
+    )
     yield table
     await grid_client.delete_table(TableName=name)
 
@@ -78,7 +81,11 @@ async def test_query_pagination_returns_every_item_once_in_order(loaded: grid.Ta
     start = None
     pages = 0
     while True:
-        params: dict[str, Any] = {"KeyConditionExpression": Key("customer_id").eq(9), "Limit": 4, "ScanIndexForward": forward}
+        params: dict[str, Any] = {
+            "KeyConditionExpression": Key("customer_id").eq(9),
+            "Limit": 4,
+            "ScanIndexForward": forward,
+        }
         if start is not None:
             params["ExclusiveStartKey"] = start
         answer = await loaded.query(**params)
@@ -95,8 +102,10 @@ async def test_query_pagination_returns_every_item_once_in_order(loaded: grid.Ta
 
 async def test_filter_counts_scanned_and_matched(loaded: grid.Table) -> None:
     answer = await loaded.query(
-        KeyConditionExpression="customer_id = :c", FilterExpression="#r >= :r AND even = :t",
-        ExpressionAttributeNames={"#r": "rank"}, ExpressionAttributeValues={":c": 2, ":r": 20, ":t": True},
+        KeyConditionExpression="customer_id = :c",
+        FilterExpression="#r >= :r AND even = :t",
+        ExpressionAttributeNames={"#r": "rank"},
+        ExpressionAttributeValues={":c": 2, ":r": 20, ":t": True},
     )
     assert skus(answer) == [sku(2, n) for n in (20, 22, 24)]
     assert answer["Count"] == 3 and answer["ScannedCount"] == 25
@@ -115,11 +124,30 @@ async def test_select_count_and_projection(loaded: grid.Table) -> None:
     ("params", "message"),
     [
         ({"KeyConditionExpression": "sku = :s", "ExpressionAttributeValues": {":s": "a"}}, "missed key schema element"),
-        ({"KeyConditionExpression": "customer_id = :c OR sku = :s", "ExpressionAttributeValues": {":c": 1, ":s": "a"}}, "Invalid operator"),
+        (
+            {
+                "KeyConditionExpression": "customer_id = :c OR sku = :s",
+                "ExpressionAttributeValues": {":c": 1, ":s": "a"},
+            },
+            "Invalid operator",
+        ),
         ({"KeyConditionExpression": "customer_id = :c", "ExpressionAttributeValues": {":c": "text"}}, "Type mismatch"),
         ({"KeyConditionExpression": "customer_id = :c", "ExpressionAttributeValues": {":c": 1}, "Limit": 0}, "limit"),
-        ({"KeyConditionExpression": "customer_id = :c", "ExpressionAttributeValues": {":c": 1}, "ExclusiveStartKey": {"customer_id": 2, "sku": "x"}}, "starting key"),
-        ({"KeyConditionExpression": "customer_id = :c AND begins_with(sku, :p)", "ExpressionAttributeValues": {":c": 1, ":p": 5}}, "begins_with"),
+        (
+            {
+                "KeyConditionExpression": "customer_id = :c",
+                "ExpressionAttributeValues": {":c": 1},
+                "ExclusiveStartKey": {"customer_id": 2, "sku": "x"},
+            },
+            "starting key",
+        ),
+        (
+            {
+                "KeyConditionExpression": "customer_id = :c AND begins_with(sku, :p)",
+                "ExpressionAttributeValues": {":c": 1, ":p": 5},
+            },
+            "begins_with",
+        ),
         ({"FilterExpression": "rank > :r", "ExpressionAttributeValues": {":r": 1}}, "KeyConditionExpression"),
     ],
 )
@@ -172,7 +200,9 @@ async def test_bad_scan_is_refused(loaded: grid.Table, params: dict) -> None:
 async def test_pages_stop_near_one_megabyte(make_table: Any) -> None:
     table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 1})
     blob = "x" * 100_000
-    await asyncio.gather(*(table.put_item(Item={"customer_id": 1, "sku": f"s{n:02d}", "blob": blob}) for n in range(25)))
+    await asyncio.gather(
+        *(table.put_item(Item={"customer_id": 1, "sku": f"s{n:02d}", "blob": blob}) for n in range(25))
+    )
     first = await table.query(KeyConditionExpression=Key("customer_id").eq(1))
     assert 10 <= first["Count"] <= 11 and "LastEvaluatedKey" in first
     items, _ = await scan_all(table)

@@ -43,9 +43,12 @@ async def test_writes_during_a_split_are_all_kept(grid_client: grid.Grid, make_t
 
     assert after.version == before.version + 1 and len(after.ranges) == 3
     assert (await grid_client._route(name)).map.version == after.version  # the client refreshed its copy
-    stored = [answer["Item"] for answer in await asyncio.gather(*(
-        table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in acknowledged
-    ))]
+    stored = [
+        answer["Item"]
+        for answer in await asyncio.gather(
+            *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in acknowledged)
+        )
+    ]
     assert len(stored) == len(acknowledged) and all(stored)
     scanned: list[Any] = []
     start = None
@@ -71,10 +74,10 @@ async def test_a_stale_client_follows_the_new_map(grid_client: grid.Grid, make_t
         stale_version = (await other._route(name)).map.version
         only = (await grid_client._route(name)).map.ranges[0].partition_id
         await split(grid_client, name, only)
-        answers = await asyncio.gather(*(
-            other_table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items
-        ))
-        assert all(a["Item"]["sku"] == i["sku"] for a, i in zip(answers, items))
+        answers = await asyncio.gather(
+            *(other_table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
+        )
+        assert all(a["Item"]["sku"] == i["sku"] for a, i in zip(answers, items, strict=True))
         assert (await other._route(name)).map.version == stale_version + 1
         # A scan that began on the old map continues on the new one without loss.
         assert (await other_table.scan())["Count"] == 200

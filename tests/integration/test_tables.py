@@ -19,8 +19,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def test_create_describe_list_delete(grid_client: grid.Grid) -> None:
     name = unique_name("life")
     table = await grid_client.create_table(
-        TableName=name, **{**CATALOG_TABLE, "BillingMode": "PROVISIONED"},
-        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}, GridSettings={"Partitions": 2},
+        TableName=name,
+        **{**CATALOG_TABLE, "BillingMode": "PROVISIONED"},
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        GridSettings={"Partitions": 2},
     )
     assert isinstance(table, grid.Table) and table.name == name
     await asyncio.gather(*(table.put_item(Item=catalog_item(c, 0)) for c in range(30)))
@@ -57,7 +59,8 @@ async def test_hash_only_table_with_binary_key(make_table: Any) -> None:
     table = await make_table(
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "B"}],
-        BillingMode="PAY_PER_REQUEST", GridSettings={"Partitions": 1},
+        BillingMode="PAY_PER_REQUEST",
+        GridSettings={"Partitions": 1},
     )
     await table.put_item(Item={"id": b"\x01\x02", "v": 1})
     assert (await table.get_item(Key={"id": b"\x01\x02"}))["Item"]["v"] == 1
@@ -107,8 +110,22 @@ async def test_list_tables_pagination(make_table: Any, grid_client: grid.Grid) -
         ({"TableName": "x"}, "tableName"),
         ({"KeySchema": [{"AttributeName": "sku", "KeyType": "RANGE"}]}, "HASH"),
         ({"AttributeDefinitions": [{"AttributeName": "customer_id", "AttributeType": "N"}]}, "not defined"),
-        ({"AttributeDefinitions": CATALOG_TABLE["AttributeDefinitions"] + [{"AttributeName": "x", "AttributeType": "S"}]}, "exactly match"),
-        ({"AttributeDefinitions": [{"AttributeName": "customer_id", "AttributeType": "X"}, {"AttributeName": "sku", "AttributeType": "S"}]}, "enum"),
+        (
+            {
+                "AttributeDefinitions": CATALOG_TABLE["AttributeDefinitions"]
+                + [{"AttributeName": "x", "AttributeType": "S"}]
+            },
+            "exactly match",
+        ),
+        (
+            {
+                "AttributeDefinitions": [
+                    {"AttributeName": "customer_id", "AttributeType": "X"},
+                    {"AttributeName": "sku", "AttributeType": "S"},
+                ]
+            },
+            "enum",
+        ),
         ({"BillingMode": "PROVISIONED"}, "ReadCapacityUnits"),
         ({"ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}, "PAY_PER_REQUEST"),
         ({"GridSettings": {"Partitions": 0}}, "Partitions"),

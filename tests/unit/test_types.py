@@ -61,7 +61,10 @@ def test_bools_stay_bools() -> None:
     "bad", [float("nan"), float("inf"), float("-inf"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity")]
 )
 def test_nan_and_infinity_are_refused(bad: Any) -> None:
-    for item in ({"n": bad}, {"l": [bad]}, {"m": {"n": bad}}, {"ns": {bad}}):
+    items: list[dict[str, Any]] = [{"n": bad}, {"l": [bad]}, {"m": {"n": bad}}]
+    if not (isinstance(bad, Decimal) and bad.is_snan()):  # a signaling NaN cannot go in a set
+        items.append({"ns": {bad}})
+    for item in items:
         with pytest.raises(ValidationException, match="Infinity and NaN not supported"):
             normalize_item(item)
 
@@ -97,9 +100,11 @@ def test_trailing_zeros_are_not_significant_digits(given: Any, expected: Decimal
     [
         (Decimal("1E+126"), "Number overflow"),
         (Decimal("-1E+126"), "Number overflow"),
+        (Decimal("1E+127"), "Number overflow"),
         (Decimal("1E+1000"), "Number overflow"),
         (Decimal("1E-131"), "Number underflow"),
         (Decimal("-1E-131"), "Number underflow"),
+        (Decimal("1E-170"), "Number underflow"),
         (Decimal("1E-1000"), "Number underflow"),
     ],
 )
@@ -132,7 +137,7 @@ def test_sets_of_unsupported_members_are_refused(bad: set) -> None:
 
 
 def test_sets_are_normalized() -> None:
-    normalized = normalize_item({"ns": frozenset({1, 2.5}), "bs": {bytearray(b"a")}, "ss": frozenset({"x"})})
+    normalized = normalize_item({"ns": frozenset({1, 2.5}), "bs": {b"a"}, "ss": frozenset({"x"})})
     assert normalized == {"ns": {Decimal(1), Decimal("2.5")}, "bs": {b"a"}, "ss": {"x"}}
     assert all(type(v) is set for v in normalized.values())
     assert all(type(n) is Decimal for n in normalized["ns"])
@@ -263,4 +268,4 @@ def test_item_size_limit_is_400_kb() -> None:
     with pytest.raises(ValidationException, match="Item size has exceeded the maximum allowed size"):
         normalize_item({"ab": "x" * (MAX_ITEM_BYTES - 1)})  # the name counts too
     with pytest.raises(ValidationException, match="Item size has exceeded"):
-        normalize_item({"a": ["x" * 200_000, "y" * 200_000, "z" * 9_000]})
+        normalize_item({"a": ["x" * 200_000, "y" * 200_000, "z" * 10_000]})
