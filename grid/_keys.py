@@ -22,7 +22,7 @@ from typing import Any
 
 import xxhash
 
-from grid._types import normalize_value, type_name
+from grid._types import normalize_value, significant_digits, type_name
 from grid.errors import ValidationException
 
 __all__ = [
@@ -184,10 +184,10 @@ def encode_number(number: Decimal) -> bytes:
     """
     if number.is_zero():
         return _ZERO
-    sign, digits, _ = number.normalize().as_tuple()
-    mantissa = "".join(map(str, digits)).encode("ascii")
+    mantissa = "".join(map(str, significant_digits(number))).encode("ascii")
+    sign = number.is_signed()
     exponent = number.adjusted() + _EXPONENT_BIAS
-    if sign == 0:
+    if not sign:
         return _POSITIVE + struct.pack(">H", exponent) + mantissa
     flipped_exponent = (1 << 16) - 1 - exponent
     return _NEGATIVE + struct.pack(">H", flipped_exponent) + mantissa.translate(_DIGIT_FLIP) + b"\xff"

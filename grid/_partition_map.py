@@ -73,6 +73,8 @@ class PartitionMap:
 
     def with_split(self, partition_id: str, at: int, new_partition_id: str, new_handle: Any) -> PartitionMap:
         """A new version in which ``partition_id`` keeps ``[low, at)`` and the new one ``[at, high)``."""
+        if all(entry.partition_id != partition_id for entry in self.ranges):
+            raise ValueError(f"no partition {partition_id} in the map")
         ranges: list[PartitionRange] = []
         for entry in self.ranges:
             if entry.partition_id == partition_id:

@@ -31,14 +31,8 @@ MAX_ITEM_BYTES = 400 * 1024
 MAX_NESTING_DEPTH = 32
 MAX_NUMBER_DIGITS = 38
 
-# DynamoDB's number context: 38 digits, exponents from -130 to +125.
-NUMBER_CONTEXT = decimal.Context(
-    prec=MAX_NUMBER_DIGITS,
-    Emin=-128,
-    Emax=126,
-    rounding=decimal.ROUND_HALF_EVEN,
-    traps=[decimal.Clamped, decimal.Overflow, decimal.Inexact, decimal.Rounded, decimal.Underflow],
-)
+# Wide enough that no number in DynamoDB's range (exponents -130..125, 38 digits) rounds.
+_EXACT = decimal.Context(prec=200, Emin=-999, Emax=999, traps=[decimal.Inexact])
 
 
 def type_name(value: Any) -> str:
@@ -65,8 +59,20 @@ def type_name(value: Any) -> str:
     raise ValidationException(f"Unsupported type {type(value).__name__!r}")
 
 
+def significant_digits(number: Decimal) -> tuple[int, ...]:
+    """The digits of ``number`` without leading or trailing zeros (exact, no context)."""
+    digits = number.as_tuple().digits
+    first = next((i for i, d in enumerate(digits) if d), len(digits))
+    last = len(digits) - next((i for i, d in enumerate(reversed(digits)) if d), len(digits))
+    return tuple(digits[first:last])
+
+
 def to_number(value: int | float | Decimal, where: str = "") -> Decimal:
-    """Convert to a Decimal within DynamoDB's range and 38-digit precision."""
+    """Convert to a Decimal within DynamoDB's range and 38 significant digits.
+
+    The result is canonical: trailing zeros dropped (``Decimal("1.50")`` becomes 1.5)
+    but integers kept integral (``100``, not ``1E+2``), as DynamoDB returns numbers.
+    """
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValidationException(f"Infinity and NaN not supported{where}")
@@ -77,18 +83,6 @@ def to_number(value: int | float | Decimal, where: str = "") -> Decimal:
         raise ValidationException(f"Infinity and NaN not supported{where}")
     if number.is_zero():
         return Decimal(0)
-    try:
-        number = NUMBER_CONTEXT.plus(number)
-    except decimal.Inexact:
-        raise ValidationException(f"Attempting to store more than 38 significant digits in a Number{where}") from None
-    except (decimal.Overflow, decimal.Clamped):
-        raise ValidationException(
-            f"Number overflow. Attempting to store a number with magnitude larger than supported range{where}"
-        ) from None
-    except (decimal.Underflow, decimal.Rounded):
-        raise ValidationException(
-            f"Number underflow. Attempting to store a number with magnitude smaller than supported range{where}"
-        ) from None
     adjusted = number.adjusted()
     if adjusted > 125:
         raise ValidationException(
@@ -98,7 +92,12 @@ def to_number(value: int | float | Decimal, where: str = "") -> Decimal:
         raise ValidationException(
             f"Number underflow. Attempting to store a number with magnitude smaller than supported range{where}"
         )
-    return number
+    if len(significant_digits(number)) > MAX_NUMBER_DIGITS:
+        raise ValidationException(f"Attempting to store more than 38 significant digits in a Number{where}")
+    canonical = number.normalize(_EXACT)
+    if canonical.as_tuple().exponent > 0:  # type: ignore[operator]
+        canonical = canonical.quantize(Decimal(1), context=_EXACT)
+    return canonical
 
 
 def normalize_value(value: Any, depth: int = 0) -> Any:
@@ -170,7 +169,7 @@ def normalize_item(item: Any, what: str = "Item") -> dict[str, Any]:
 
 def _number_size(number: Decimal) -> int:
     # DynamoDB: about one byte per two significant digits, plus one.
-    digits = number.normalize().as_tuple().digits if number else (0,)
+    digits = significant_digits(number) or (0,)
     return (len(digits) + 1) // 2 + 1
 
 

@@ -28,7 +28,7 @@ def assert_identical(actual: Any, expected: Any) -> None:
             assert_identical(actual[name], expected[name])
     elif isinstance(expected, list):
         assert len(actual) == len(expected)
-        for left, right in zip(actual, expected):
+        for left, right in zip(actual, expected, strict=True):
             assert_identical(left, right)
     elif isinstance(expected, set):
         assert {(type(v), str(v) if isinstance(v, Decimal) else v) for v in actual} == {

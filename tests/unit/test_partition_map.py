@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -22,7 +23,7 @@ def assert_tiles(ranges: tuple[PartitionRange, ...] | list[tuple[int, int]]) -> 
     bounds = [(r.low, r.high) if isinstance(r, PartitionRange) else r for r in ranges]
     assert bounds[0][0] == 0
     assert bounds[-1][1] == HASH_SPACE
-    for (_, high), (low, _) in zip(bounds, bounds[1:]):
+    for (_, high), (low, _) in itertools.pairwise(bounds):
         assert high == low
     assert all(low < high for low, high in bounds)
 
