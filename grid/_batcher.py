@@ -5,6 +5,11 @@ few thousand operations per second. A ``PartitionBatcher`` gathers every operati
 submitted for its partition during one event-loop turn and sends them as one call;
 while ``max_in_flight`` calls are out, new operations wait and join the next batch,
 so batches grow exactly when the partition is busy.
+
+One call in flight per partition is the default on purpose: each Ray call costs the
+client about half a millisecond of CPU, and the client's CPU is what runs out first.
+Measured by ``bench/throughput.py`` at 1000 callers on 2 cores: one in flight served
+27k operations/s with p99 51 ms, two 25k with p99 57 ms, four 24k with p99 59 ms.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ SendBatch = Callable[[Sequence[Any]], Awaitable[list[Any]]]
 
 
 class PartitionBatcher:
-    def __init__(self, send: SendBatch, *, max_in_flight: int = 4, max_batch: int = 1024) -> None:
+    def __init__(self, send: SendBatch, *, max_in_flight: int = 1, max_batch: int = 1024) -> None:
         self._send = send
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch

@@ -45,12 +45,17 @@ class PreparedExpressions:
         return self.texts.get(kind)
 
 
+NO_EXPRESSIONS = PreparedExpressions(texts={}, parsed={}, args=NO_EXPRESSION_ARGS)
+
+
 def prepare_expressions(expressions: Mapping[str, Any], names: Any, values: Any) -> PreparedExpressions:
     """Render, normalize, parse and cross-check the expressions of one request.
 
     ``expressions`` maps a parameter name (``ConditionExpression``, ...) to its text,
     a built condition, or None.
     """
+    if names is None and values is None and all(e is None for e in expressions.values()):
+        return NO_EXPRESSIONS  # the common plain put/get: nothing to render, parse or check
     names_given = names is not None
     values_given = values is not None
     names = _names(names)

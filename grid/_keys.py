@@ -23,6 +23,7 @@ from typing import Any
 import xxhash
 
 from grid._types import normalize_value, significant_digits, type_name
+from grid._wire import compact_pickle
 from grid.errors import ValidationException
 
 __all__ = [
@@ -44,6 +45,7 @@ KEY_TYPES = ("S", "N", "B")
 _TYPE_TAG = {"S": b"s", "N": b"n", "B": b"b"}
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StorageKey:
     """A key as partitions index it.
@@ -184,7 +186,7 @@ def encode_number(number: Decimal) -> bytes:
     """
     if number.is_zero():
         return _ZERO
-    mantissa = "".join(map(str, significant_digits(number))).encode("ascii")
+    mantissa = significant_digits(number).encode("ascii")
     sign = number.is_signed()
     exponent = number.adjusted() + _EXPONENT_BIAS
     if not sign:

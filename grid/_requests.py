@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grid._keys import StorageKey
+from grid._wire import compact_pickle
 
 __all__ = [
     "DeleteOp",
@@ -33,6 +34,7 @@ __all__ = [
 MAX_PAGE_BYTES = 1024 * 1024
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpressionArgs:
     """A request's ``ExpressionAttributeNames`` and normalized ``ExpressionAttributeValues``."""
@@ -44,11 +46,13 @@ class ExpressionArgs:
 NO_EXPRESSION_ARGS = ExpressionArgs()
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetOp:
     key: StorageKey
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PutOp:
     """Store ``item`` (encoded) under ``key`` if ``condition`` holds on the current item."""
@@ -61,6 +65,7 @@ class PutOp:
     return_old_on_failure: bool = False
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateOp:
     """Apply ``update`` to the item at ``key`` (created from ``key_attributes`` when absent)."""
@@ -74,6 +79,7 @@ class UpdateOp:
     return_old_on_failure: bool = False
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteOp:
     key: StorageKey
@@ -86,6 +92,7 @@ class DeleteOp:
 ItemOp = GetOp | PutOp | UpdateOp | DeleteOp
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WriteResult:
     """What a write returns: encoded images as far as the request asked for them."""
@@ -95,6 +102,7 @@ class WriteResult:
     updated_names: tuple[str, ...] = ()
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueryRequest:
     """Walk one partition key's items between two storage keys, in either direction.
@@ -117,6 +125,7 @@ class QueryRequest:
     max_bytes: int = MAX_PAGE_BYTES
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanRequest:
     """Walk the items whose hash is in ``[low_hash, high_hash)``, after ``exclusive_start``."""
@@ -131,6 +140,7 @@ class ScanRequest:
     max_bytes: int = MAX_PAGE_BYTES
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Page:
     """One partition's answer to a Query or Scan.

@@ -16,7 +16,7 @@ from grid._expression_args import PreparedExpressions, prepare_expressions
 from grid._expressions import key_condition_parts, project
 from grid._keys import HASH_SPACE, KeySchema, encode_sort_value, increment_bytes
 from grid._requests import DeleteOp, GetOp, Page, PutOp, QueryRequest, ScanRequest, UpdateOp, WriteResult
-from grid._types import normalize_item
+from grid._types import check_item_size, normalize_item
 from grid.errors import ValidationException
 
 if TYPE_CHECKING:
@@ -106,12 +106,14 @@ class Table:
             )
         return_values = _return_values(params, ("NONE", "ALL_OLD"))
         schema = await self._key_schema()
-        item = normalize_item(params["Item"])
+        item = normalize_item(params["Item"], check_size=False)
         key = schema.storage_key(schema.key_of_item(item))
+        data = encode_item(item)
+        check_item_size(item, len(data))
         expressions = self._prepare(params, "ConditionExpression")
         op = PutOp(
             key=key,
-            item=encode_item(item),
+            item=data,
             condition=expressions.text("ConditionExpression"),
             args=expressions.args,
             return_old=return_values == "ALL_OLD",

@@ -59,12 +59,9 @@ def type_name(value: Any) -> str:
     raise ValidationException(f"Unsupported type {type(value).__name__!r}")
 
 
-def significant_digits(number: Decimal) -> tuple[int, ...]:
+def significant_digits(number: Decimal) -> str:
     """The digits of ``number`` without leading or trailing zeros (exact, no context)."""
-    digits = number.as_tuple().digits
-    first = next((i for i, d in enumerate(digits) if d), len(digits))
-    last = len(digits) - next((i for i, d in enumerate(reversed(digits)) if d), len(digits))
-    return tuple(digits[first:last])
+    return "".join(map(str, number.as_tuple().digits)).strip("0")
 
 
 def to_number(value: int | float | Decimal, where: str = "") -> Decimal:
@@ -100,8 +97,43 @@ def to_number(value: int | float | Decimal, where: str = "") -> Decimal:
     return canonical
 
 
+_INT_LIMIT = 10**MAX_NUMBER_DIGITS
+
+
 def normalize_value(value: Any, depth: int = 0) -> Any:
-    """Return a validated, normalized deep copy of one attribute value."""
+    """Return a validated, normalized deep copy of one attribute value.
+
+    Exact types are dispatched first (this runs for every attribute of every write);
+    subclasses and the rarer types take the general path.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        if depth >= MAX_NESTING_DEPTH:
+            raise ValidationException("Nesting Levels have exceeded supported limits")
+        normalized = {}
+        for name, element in value.items():
+            if type(name) is not str:
+                raise ValidationException(f"Map attribute names must be strings, not {type(name).__name__}")
+            normalized[name] = normalize_value(element, depth + 1)
+        return normalized
+    if kind is list:
+        if depth >= MAX_NESTING_DEPTH:
+            raise ValidationException("Nesting Levels have exceeded supported limits")
+        return [normalize_value(element, depth + 1) for element in value]
+    if kind is int and -_INT_LIMIT < value < _INT_LIMIT:
+        return Decimal(value)  # integral and within 38 digits: already canonical
+    if kind is Decimal and value.is_finite():
+        exponent = value.as_tuple().exponent
+        if exponent == 0 and -_INT_LIMIT < value < _INT_LIMIT:
+            return value if value else Decimal(0)
+    if kind is bytes:
+        return value
+    return _normalize_general(value, depth)
+
+
+def _normalize_general(value: Any, depth: int) -> Any:
     if depth > MAX_NESTING_DEPTH:
         raise ValidationException("Nesting Levels have exceeded supported limits")
     if isinstance(value, str) or value is None or isinstance(value, bool):
@@ -111,14 +143,9 @@ def normalize_value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, Mapping):
-        normalized = {}
-        for name, element in value.items():
-            if not isinstance(name, str):
-                raise ValidationException(f"Map attribute names must be strings, not {type(name).__name__}")
-            normalized[name] = normalize_value(element, depth + 1)
-        return normalized
+        return normalize_value(dict(value), depth)
     if isinstance(value, (list, tuple)):
-        return [normalize_value(element, depth + 1) for element in value]
+        return normalize_value(list(value), depth)
     if isinstance(value, (set, frozenset)):
         return _normalize_set(value)
     raise ValidationException(
@@ -153,23 +180,42 @@ def _normalize_set(value: set[Any] | frozenset[Any]) -> set[Any]:
     return normalized
 
 
-def normalize_item(item: Any, what: str = "Item") -> dict[str, Any]:
-    """Validate and copy a whole item (a mapping of attribute names to values)."""
+def normalize_item(item: Any, what: str = "Item", *, check_size: bool = True) -> dict[str, Any]:
+    """Validate and copy a whole item (a mapping of attribute names to values).
+
+    With ``check_size=False`` the caller takes over the 400 KB check, through
+    ``check_item_size`` with the encoded size it knows.
+    """
     if not isinstance(item, Mapping):
         raise ValidationException(f"{what} must be a map of attribute names to values")
     normalized = normalize_value(item)
-    for name in normalized:
-        if name == "":
-            raise ValidationException("One or more parameter values are not valid. Attribute names must not be empty")
-    size = item_size(normalized)
-    if size > MAX_ITEM_BYTES:
-        raise ValidationException("Item size has exceeded the maximum allowed size")
+    if "" in normalized:
+        raise ValidationException("One or more parameter values are not valid. Attribute names must not be empty")
+    if check_size:
+        check_item_size(normalized)
     return normalized
+
+
+# DynamoDB counts at most 4 bytes per byte of grid's encoding (an empty nested list:
+# 3 bytes plus 1 as an element, against msgpack's one byte).
+_MAX_SIZE_PER_ENCODED_BYTE = 4
+
+
+def check_item_size(item: Mapping[str, Any], encoded_size: int | None = None) -> None:
+    """Refuse an item over 400 KB, counted DynamoDB's way.
+
+    A caller that knows the item's encoded size skips the exact count for every item
+    that cannot reach the limit (the seed document: 300 encoded bytes).
+    """
+    if encoded_size is not None and encoded_size * _MAX_SIZE_PER_ENCODED_BYTE <= MAX_ITEM_BYTES:
+        return
+    if item_size(item) > MAX_ITEM_BYTES:
+        raise ValidationException("Item size has exceeded the maximum allowed size")
 
 
 def _number_size(number: Decimal) -> int:
     # DynamoDB: about one byte per two significant digits, plus one.
-    digits = significant_digits(number) or (0,)
+    digits = significant_digits(number) or "0"
     return (len(digits) + 1) // 2 + 1
 
 

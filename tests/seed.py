@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,17 @@ CATALOG_TABLE = {
 }
 
 
-def seed_item() -> dict[str, Any]:
-    """A fresh copy of ``shared/catalog-item.json``."""
+@functools.cache
+def _seed_text() -> str:
     for path in _SEED_PATHS:
         if path.exists():
-            return json.loads(path.read_text())
+            return path.read_text()
     raise FileNotFoundError("catalog-item.json not found beside the project or in examples/")
+
+
+def seed_item() -> dict[str, Any]:
+    """A fresh copy of ``shared/catalog-item.json``."""
+    return json.loads(_seed_text())
 
 
 def catalog_item(customer_id: int, number: int, version: int = 1) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from grid._types import MAX_ITEM_BYTES, attribute_size, item_size, normalize_item, normalize_value, type_name
 from grid.errors import ValidationException
@@ -269,3 +271,19 @@ def test_item_size_limit_is_400_kb() -> None:
         normalize_item({"ab": "x" * (MAX_ITEM_BYTES - 1)})  # the name counts too
     with pytest.raises(ValidationException, match="Item size has exceeded"):
         normalize_item({"a": ["x" * 200_000, "y" * 200_000, "z" * 10_000]})
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.text(max_size=5) | st.binary(max_size=5) | st.integers(-(10**20), 10**20),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_dynamodb_size_is_at_most_four_bytes_per_encoded_byte(value: Any) -> None:
+    """``check_item_size`` skips the exact count by this bound; it must hold for every item."""
+    from grid._codec import encode_item
+    from grid._types import item_size
+
+    item = normalize_item({"a": value}, check_size=False)
+    assert item_size(item) <= 4 * len(encode_item(item))
