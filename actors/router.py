@@ -157,7 +157,10 @@ class RouterActor:
         partitions = entry.spec.grid_settings.partitions
         if entry.partition_map is not None:
             partitions = len(entry.partition_map.ranges)
-            stats = await asyncio.gather(*(r.handle.stats.remote() for r in entry.partition_map.ranges))
+            answers = await asyncio.gather(
+                *(r.handle.stats.remote() for r in entry.partition_map.ranges), return_exceptions=True
+            )
+            stats = [answer for answer in answers if isinstance(answer, dict)]  # a dead partition counts nothing
             items = sum(s["item_count"] for s in stats)
             size = sum(s["size_bytes"] for s in stats)
         return entry.spec.describe(status=entry.status, item_count=items, size_bytes=size, partitions=partitions)

@@ -76,7 +76,9 @@ async def main(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         await asyncio.gather(*(table.put_item(Item=doc) for doc in documents))
         seconds = time.perf_counter() - started
-        print(f"loaded {len(documents)} seed-like documents in {seconds:.2f} s ({len(documents) / seconds:,.0f} puts/s)")
+        print(
+            f"loaded {len(documents)} seed-like documents in {seconds:.2f} s ({len(documents) / seconds:,.0f} puts/s)"
+        )
 
         first = documents[0]
         key = {"customer_id": first["customer_id"], "sku": first["sku"]}
@@ -89,7 +91,9 @@ async def main(args: argparse.Namespace) -> None:
             ScanIndexForward=False,
             ProjectionExpression="sku, version",
         )
-        print(f"query customer {base}: {skus['Count']} SKUs; newest first with prefix: {[i['sku'] for i in prefix['Items']]}")
+        print(
+            f"query customer {base}: {skus['Count']} SKUs; newest first with prefix: {[i['sku'] for i in prefix['Items']]}"
+        )
 
         pages, start, seen = 0, None, 0
         while True:

@@ -82,7 +82,14 @@ class PartitionBatcher:
                 self._flush()
 
     async def close(self) -> None:
-        """Cancel calls in flight; their callers get ``CancelledError``."""
+        """Graceful: send what is queued and wait until every call has answered."""
+        while self._tasks or self._pending:
+            if self._pending and not self._tasks:
+                self._flush()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def terminate(self) -> None:
+        """Cancel calls in flight and queued ops at once; their callers get ``CancelledError``."""
         for task in list(self._tasks):
             task.cancel()
         for _, future in self._pending:

@@ -124,6 +124,14 @@ class Grid:
                 await batcher.close()
         self._routes.clear()
 
+    def terminate(self) -> None:
+        """Release the client at once, without waiting: calls in flight are cancelled."""
+        self._state = GridState.CLOSED
+        for route in self._routes.values():
+            for batcher in route.batchers.values():
+                batcher.terminate()
+        self._routes.clear()
+
     def _check_open(self) -> None:
         if self._state is not GridState.OPEN:
             raise RuntimeError(
@@ -214,28 +222,34 @@ class Grid:
         self._routes.pop(name, None)
 
     async def _with_retries(self, name: str, attempt: Callable[[TableRoute], Awaitable[T]]) -> T:
-        """Run ``attempt`` against the current route, refreshing the map when a partition
-        moved and backing off on retryable errors, as ``self.retry_policy`` allows."""
+        """Run ``attempt`` against the current route as ``self.retry_policy`` allows.
+
+        A partition that moved is routine (a split): refresh the map and go again, on a
+        budget of its own. An unreachable partition or a retryable error counts as a
+        failed try: back off, refresh the map (the partition may have been replaced),
+        and give up after ``max_attempts`` tries.
+        """
         policy = self.retry_policy
         tries = refreshes = 0
         while True:
             route = await self._route(name)
             try:
                 return await attempt(route)
-            except (PartitionMovedError, PartitionUnavailableError) as error:
+            except PartitionMovedError:
                 refreshes += 1
                 if refreshes > policy.max_map_refreshes:
                     raise
                 fresh = await self._refresh_route(name, stale_version=route.version)
                 if fresh.version == route.version:
-                    # The router has not published a newer map yet (a split is under way).
+                    # The router has not published the new map yet (a split is under way).
                     await asyncio.sleep(min(0.1, 0.002 * 2 ** min(refreshes, 6)))
-                del error
             except GridError as error:
                 tries += 1
                 if not error.retryable or tries >= policy.max_attempts:
                     raise
                 await asyncio.sleep(policy.backoff(tries))
+                if isinstance(error, PartitionUnavailableError):
+                    await self._refresh_route(name, stale_version=route.version)
 
     async def _run_item_op(self, name: str, op: ItemOp) -> Any:
         def attempt(route: TableRoute) -> Awaitable[Any]:

@@ -349,20 +349,20 @@ class Table:
 
     @staticmethod
     def _select(params: Mapping[str, Any]) -> bool:
-        select = params.get("Select", "ALL_ATTRIBUTES")
+        """Check ``Select`` against the projection; True when only counting."""
+        projected = "ProjectionExpression" in params or "AttributesToGet" in params
+        select = params.get("Select", "SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES")
         if select not in _SELECT:
-            raise ValidationException(f"Invalid Select value: {select}")
+            raise ValidationException(
+                f"1 validation error detected: Value '{select}' at 'select' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(_SELECT)}]"
+            )
         if select == "ALL_PROJECTED_ATTRIBUTES":
             raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
-        if select == "SPECIFIC_ATTRIBUTES" and "ProjectionExpression" not in params and "AttributesToGet" not in params:
+        if select == "SPECIFIC_ATTRIBUTES" and not projected:
             raise ValidationException("SPECIFIC_ATTRIBUTES requires a ProjectionExpression or AttributesToGet")
-        if select in ("ALL_ATTRIBUTES", "COUNT") and "ProjectionExpression" in params:
-            if "Select" in params:
-                raise ValidationException(
-                    "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES or COUNT"
-                    if select == "COUNT"
-                    else "Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
-                )
+        if select != "SPECIFIC_ATTRIBUTES" and projected:
+            raise ValidationException(f"Cannot specify a ProjectionExpression when choosing to get {select}")
         return select == "COUNT"
 
     @staticmethod
