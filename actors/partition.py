@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from actors.change_log import ChangeRecord, RetentionPolicy
-from actors.partition_store import OpResult, PartitionStore
+from actors.partition_store import PartitionStore
 from grid._keys import KeySchema
-from grid._requests import ItemOp, Page, QueryRequest, ScanRequest
+from grid._requests import Page, QueryRequest, ScanRequest, WriteResult, op_from_wire
 from grid.errors import GridError
 
 __all__ = ["PartitionActor"]
@@ -41,8 +41,10 @@ class PartitionActor:
     async def ready(self) -> str:
         return self.partition_id
 
-    async def execute(self, ops: Sequence[ItemOp]) -> list[OpResult]:
-        return self.store.execute(ops)
+    async def execute(self, wire_ops: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Apply a batch sent as ``ItemOp.to_wire`` tuples; write results go back as tuples too."""
+        results = self.store.execute([op_from_wire(wire) for wire in wire_ops])
+        return [result.to_wire() if isinstance(result, WriteResult) else result for result in results]
 
     async def query(self, request: QueryRequest) -> Page | GridError:
         try:

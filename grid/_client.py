@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from grid._batcher import PartitionBatcher
 from grid._keys import hash_from_prefix
 from grid._partition_map import PartitionMap, PartitionRange
-from grid._requests import ItemOp, Page, QueryRequest, ScanRequest
+from grid._requests import GetOp, ItemOp, Page, QueryRequest, ScanRequest, WriteResult
 from grid._retry import RetryPolicy
 from grid._schema import TableSpec, check_table_name
 from grid._table import Table
@@ -51,7 +51,7 @@ class TableRoute:
         batcher = self.batchers.get(partition.partition_id)
         if batcher is None:
             handle = partition.handle
-            batcher = PartitionBatcher(lambda ops: call(handle.execute, list(ops)))
+            batcher = PartitionBatcher(lambda ops: call(handle.execute, [op.to_wire() for op in ops]))
             self.batchers[partition.partition_id] = batcher
         return batcher
 
@@ -252,10 +252,13 @@ class Grid:
                     await self._refresh_route(name, stale_version=route.version)
 
     async def _run_item_op(self, name: str, op: ItemOp) -> Any:
+        """The op's result: the item's bytes (or None) for a get, a ``WriteResult`` for a write."""
+
         def attempt(route: TableRoute) -> Awaitable[Any]:
             return route.batcher_for(route.map.partition_for(op.key.hash)).submit(op)
 
-        return await self._with_retries(name, attempt)
+        result = await self._with_retries(name, attempt)
+        return result if isinstance(op, GetOp) else WriteResult.from_wire(result)
 
     async def _run_page(self, name: str, request: QueryRequest) -> Page:
         async def attempt(route: TableRoute) -> Page:

@@ -29,6 +29,7 @@ __all__ = [
     "ScanRequest",
     "UpdateOp",
     "WriteResult",
+    "op_from_wire",
 ]
 
 MAX_PAGE_BYTES = 1024 * 1024
@@ -51,6 +52,9 @@ NO_EXPRESSION_ARGS = ExpressionArgs()
 class GetOp:
     key: StorageKey
 
+    def to_wire(self) -> tuple[Any, ...]:
+        return (_GET, self.key.key, self.key.hash)
+
 
 @compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +67,20 @@ class PutOp:
     args: ExpressionArgs = NO_EXPRESSION_ARGS
     return_old: bool = False
     return_old_on_failure: bool = False
+
+    def to_wire(self) -> tuple[Any, ...]:
+        if self.condition is None and not self.return_old:
+            return (_PUT, self.key.key, self.key.hash, self.item)
+        return (
+            _PUT,
+            self.key.key,
+            self.key.hash,
+            self.item,
+            self.condition,
+            self.args,
+            self.return_old,
+            self.return_old_on_failure,
+        )
 
 
 @compact_pickle
@@ -78,6 +96,19 @@ class UpdateOp:
     return_values: str = "NONE"
     return_old_on_failure: bool = False
 
+    def to_wire(self) -> tuple[Any, ...]:
+        return (
+            _UPDATE,
+            self.key.key,
+            self.key.hash,
+            self.key_attributes,
+            self.update,
+            self.condition,
+            self.args,
+            self.return_values,
+            self.return_old_on_failure,
+        )
+
 
 @compact_pickle
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,8 +119,59 @@ class DeleteOp:
     return_old: bool = False
     return_old_on_failure: bool = False
 
+    def to_wire(self) -> tuple[Any, ...]:
+        return (
+            _DELETE,
+            self.key.key,
+            self.key.hash,
+            self.condition,
+            self.args,
+            self.return_old,
+            self.return_old_on_failure,
+        )
+
 
 ItemOp = GetOp | PutOp | UpdateOp | DeleteOp
+
+# Batches of single-item operations cross Ray as plain tuples: pickle handles those
+# in C, where dataclass instances cost a Python call each. Measured with
+# bench/throughput.py at 1000 callers: 28k operations/s with pickled dataclasses,
+# 32k with tuples (the client's CPU is the bottleneck).
+_GET, _PUT, _UPDATE, _DELETE = 1, 2, 3, 4
+
+
+def op_from_wire(wire: tuple[Any, ...]) -> ItemOp:
+    """The operation ``to_wire`` encoded (the partition's side of the batch call)."""
+    code, key, hash_value = wire[0], wire[1], wire[2]
+    storage_key = StorageKey(key=key, hash=hash_value)
+    if code == _GET:
+        return GetOp(key=storage_key)
+    if code == _PUT:
+        if len(wire) == 4:
+            return PutOp(key=storage_key, item=wire[3])
+        return PutOp(
+            key=storage_key,
+            item=wire[3],
+            condition=wire[4],
+            args=wire[5],
+            return_old=wire[6],
+            return_old_on_failure=wire[7],
+        )
+    if code == _UPDATE:
+        return UpdateOp(
+            key=storage_key,
+            key_attributes=wire[3],
+            update=wire[4],
+            condition=wire[5],
+            args=wire[6],
+            return_values=wire[7],
+            return_old_on_failure=wire[8],
+        )
+    if code == _DELETE:
+        return DeleteOp(
+            key=storage_key, condition=wire[3], args=wire[4], return_old=wire[5], return_old_on_failure=wire[6]
+        )
+    raise ValueError(f"unknown operation code {code}")
 
 
 @compact_pickle
@@ -100,6 +182,13 @@ class WriteResult:
     old: bytes | None = None
     new: bytes | None = None
     updated_names: tuple[str, ...] = ()
+
+    def to_wire(self) -> tuple[Any, ...]:
+        return (self.old, self.new, self.updated_names)
+
+    @classmethod
+    def from_wire(cls, wire: tuple[Any, ...]) -> WriteResult:
+        return cls(old=wire[0], new=wire[1], updated_names=wire[2])
 
 
 @compact_pickle

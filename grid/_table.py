@@ -24,12 +24,90 @@ if TYPE_CHECKING:
 
 __all__ = ["Table"]
 
-_COMMON = {"ReturnConsumedCapacity", "ReturnItemCollectionMetrics"}
+_COMMON = frozenset({"ReturnConsumedCapacity", "ReturnItemCollectionMetrics"})
 _RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 _SELECT = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
+_PUT_PARAMS = frozenset(
+    {
+        "Item",
+        "ConditionExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+        "ReturnValues",
+        "ReturnValuesOnConditionCheckFailure",
+        "TableName",
+    }
+)
+_GET_PARAMS = frozenset(
+    {
+        "Key",
+        "ProjectionExpression",
+        "ExpressionAttributeNames",
+        "ConsistentRead",
+        "AttributesToGet",
+        "TableName",
+    }
+)
+_UPDATE_PARAMS = frozenset(
+    {
+        "Key",
+        "UpdateExpression",
+        "ConditionExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+        "ReturnValues",
+        "ReturnValuesOnConditionCheckFailure",
+        "TableName",
+    }
+)
+_DELETE_PARAMS = frozenset(
+    {
+        "Key",
+        "ConditionExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+        "ReturnValues",
+        "ReturnValuesOnConditionCheckFailure",
+        "TableName",
+    }
+)
+_QUERY_PARAMS = frozenset(
+    {
+        "KeyConditionExpression",
+        "FilterExpression",
+        "ProjectionExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+        "Limit",
+        "ExclusiveStartKey",
+        "ScanIndexForward",
+        "ConsistentRead",
+        "Select",
+        "IndexName",
+        "TableName",
+    }
+)
+_SCAN_PARAMS = frozenset(
+    {
+        "FilterExpression",
+        "ProjectionExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+        "Limit",
+        "ExclusiveStartKey",
+        "ConsistentRead",
+        "Select",
+        "Segment",
+        "TotalSegments",
+        "IndexName",
+        "TableName",
+    }
+)
 
 
-def _check_params(operation: str, params: Mapping[str, Any], allowed: set[str]) -> None:
+def _check_params(operation: str, params: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    if params.keys() <= allowed:
+        return
     unknown = set(params) - allowed - _COMMON
     if unknown:
         raise ValidationException(
@@ -87,19 +165,7 @@ class Table:
         Raises ``ConditionalCheckFailedException`` when the condition is false (nothing
         changes), ``ValidationException`` for bad input.
         """
-        _check_params(
-            "PutItem",
-            params,
-            {
-                "Item",
-                "ConditionExpression",
-                "ExpressionAttributeNames",
-                "ExpressionAttributeValues",
-                "ReturnValues",
-                "ReturnValuesOnConditionCheckFailure",
-                "TableName",
-            },
-        )
+        _check_params("PutItem", params, _PUT_PARAMS)
         if "Item" not in params:
             raise ValidationException(
                 "1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null"
@@ -124,18 +190,7 @@ class Table:
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """The item with ``Key``, as ``{"Item": {...}}``, or ``{}`` if there is none."""
-        _check_params(
-            "GetItem",
-            params,
-            {
-                "Key",
-                "ProjectionExpression",
-                "ExpressionAttributeNames",
-                "ConsistentRead",
-                "AttributesToGet",
-                "TableName",
-            },
-        )
+        _check_params("GetItem", params, _GET_PARAMS)
         schema = await self._key_schema()
         key = schema.storage_key(schema.normalize_key(params.get("Key")))
         expressions = self._prepare(params, "ProjectionExpression", values_allowed=False)
@@ -146,20 +201,7 @@ class Table:
 
     async def update_item(self, **params: Any) -> dict[str, Any]:
         """Edit (or create) the item with ``Key`` by ``UpdateExpression``, if the condition holds."""
-        _check_params(
-            "UpdateItem",
-            params,
-            {
-                "Key",
-                "UpdateExpression",
-                "ConditionExpression",
-                "ExpressionAttributeNames",
-                "ExpressionAttributeValues",
-                "ReturnValues",
-                "ReturnValuesOnConditionCheckFailure",
-                "TableName",
-            },
-        )
+        _check_params("UpdateItem", params, _UPDATE_PARAMS)
         return_values = _return_values(params, _RETURN_VALUES)
         schema = await self._key_schema()
         key_attributes = schema.normalize_key(params.get("Key"))
@@ -188,19 +230,7 @@ class Table:
 
     async def delete_item(self, **params: Any) -> dict[str, Any]:
         """Delete the item with ``Key``, if the condition holds; deleting nothing is no error."""
-        _check_params(
-            "DeleteItem",
-            params,
-            {
-                "Key",
-                "ConditionExpression",
-                "ExpressionAttributeNames",
-                "ExpressionAttributeValues",
-                "ReturnValues",
-                "ReturnValuesOnConditionCheckFailure",
-                "TableName",
-            },
-        )
+        _check_params("DeleteItem", params, _DELETE_PARAMS)
         return_values = _return_values(params, ("NONE", "ALL_OLD"))
         schema = await self._key_schema()
         key = schema.storage_key(schema.normalize_key(params.get("Key")))
@@ -223,24 +253,7 @@ class Table:
         A page holds at most ``Limit`` evaluated items and about 1 MB; when more remain,
         ``LastEvaluatedKey`` is set and goes back as ``ExclusiveStartKey``.
         """
-        _check_params(
-            "Query",
-            params,
-            {
-                "KeyConditionExpression",
-                "FilterExpression",
-                "ProjectionExpression",
-                "ExpressionAttributeNames",
-                "ExpressionAttributeValues",
-                "Limit",
-                "ExclusiveStartKey",
-                "ScanIndexForward",
-                "ConsistentRead",
-                "Select",
-                "IndexName",
-                "TableName",
-            },
-        )
+        _check_params("Query", params, _QUERY_PARAMS)
         if params.get("IndexName") is not None:
             raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
         if params.get("KeyConditionExpression") is None:
@@ -292,24 +305,7 @@ class Table:
         With ``Segment``/``TotalSegments`` each segment is a disjoint slice of the hash
         ring: parallel workers, one per segment, together see each item exactly once.
         """
-        _check_params(
-            "Scan",
-            params,
-            {
-                "FilterExpression",
-                "ProjectionExpression",
-                "ExpressionAttributeNames",
-                "ExpressionAttributeValues",
-                "Limit",
-                "ExclusiveStartKey",
-                "ConsistentRead",
-                "Select",
-                "Segment",
-                "TotalSegments",
-                "IndexName",
-                "TableName",
-            },
-        )
+        _check_params("Scan", params, _SCAN_PARAMS)
         if params.get("IndexName") is not None:
             raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
         schema = await self._key_schema()
