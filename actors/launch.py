@@ -13,9 +13,9 @@ from typing import Any
 import ray
 
 from actors.partition import PartitionActor
-from grid._naming import partition_actor_name, router_actor_name
+from grid._naming import ledger_actor_name, partition_actor_name, router_actor_name
 
-__all__ = ["get_or_start_router", "start_partition"]
+__all__ = ["get_or_start_ledger", "get_or_start_router", "start_partition"]
 
 # Async actors interleave calls only at awaits, and ours never await mid-operation;
 # the limit just bounds how many calls queue inside the actor.
@@ -37,6 +37,24 @@ def get_or_start_router(namespace: str) -> Any:
             max_concurrency=MAX_CONCURRENCY,
         )
         .remote(namespace)
+    )
+
+
+def get_or_start_ledger(namespace: str, index: int) -> Any:
+    """Transaction ledger ``index`` of ``namespace``, started by whoever needs it first."""
+    from actors.ledger import LedgerActor
+
+    return (
+        ray.remote(LedgerActor)
+        .options(
+            name=ledger_actor_name(index),
+            namespace=namespace,
+            lifetime="detached",
+            get_if_exists=True,
+            num_cpus=0,
+            max_concurrency=MAX_CONCURRENCY,
+        )
+        .remote()
     )
 
 

@@ -8,16 +8,21 @@ client's one choke point (``grid._transport``) raises them where the caller wait
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 from actors.change_log import ChangeRecord, RetentionPolicy
+from actors.ledger import ABORTED, COMMITTED
 from actors.partition_store import PartitionStore
-from grid._keys import KeySchema
+from actors.transaction_participant import TransactionParticipant, TxOp
+from grid._keys import KeySchema, StorageKey
 from grid._requests import Page, QueryRequest, ScanRequest, WriteResult, op_from_wire
 from grid.errors import GridError
 
 __all__ = ["PartitionActor"]
+
+SWEEP_INTERVAL_SECONDS = 0.2
 
 
 class PartitionActor:
@@ -30,13 +35,18 @@ class PartitionActor:
         low: int,
         high: int,
         map_version: int,
+        grid_namespace: str = "grid",
         retention: RetentionPolicy | None = None,
     ) -> None:
         self.table_name = table_name
         self.partition_id = partition_id
+        self.namespace = grid_namespace
         self.store = PartitionStore(
             key_schema=key_schema, low=low, high=high, map_version=map_version, retention=retention
         )
+        self.transactions = TransactionParticipant(self.store)
+        self._sweeper: asyncio.Task[None] | None = None
+        self._ledgers: dict[int, Any] = {}
 
     async def ready(self) -> str:
         return self.partition_id
@@ -69,6 +79,61 @@ class PartitionActor:
 
     async def read_log(self, after: int = 0, limit: int | None = None) -> list[ChangeRecord]:
         return self.store.log.read(after, limit)
+
+    # -- transactions ----------------------------------------------------------------
+
+    async def tx_prepare(self, txid: str, ledger: int, lease: float, ops: list[TxOp]) -> list[Any] | GridError:
+        self._ensure_sweeper()
+        try:
+            return self.transactions.prepare(txid, ledger, lease, ops)
+        except GridError as error:
+            return error
+
+    async def tx_execute(self, ops: list[TxOp]) -> list[Any] | GridError:
+        try:
+            return self.transactions.execute(ops)
+        except GridError as error:
+            return error
+
+    async def tx_commit(self, txid: str) -> int:
+        return self.transactions.commit(txid)
+
+    async def tx_abort(self, txid: str) -> int:
+        return self.transactions.abort(txid)
+
+    async def tx_read(self, keys: list[StorageKey]) -> tuple[list[Any], int] | GridError:
+        try:
+            return self.transactions.read(keys)
+        except GridError as error:
+            return error
+
+    async def tx_validate(self, keys: list[StorageKey], since: int) -> bool:
+        return self.transactions.validate(keys, since)
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_expired_locks())
+
+    async def _sweep_expired_locks(self) -> None:
+        """Finish transactions whose coordinator went quiet: ask their ledger, then commit or abort."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            for ledger, txid in self.transactions.expired():
+                try:
+                    state = await self._ledger(ledger).resolve.remote(txid)
+                except Exception:  # the ledger is unreachable now: ask again next round
+                    continue
+                if state == COMMITTED:
+                    self.transactions.commit(txid)
+                elif state == ABORTED:
+                    self.transactions.abort(txid)
+
+    def _ledger(self, index: int) -> Any:
+        if index not in self._ledgers:
+            from actors.launch import get_or_start_ledger
+
+            self._ledgers[index] = get_or_start_ledger(self.namespace, index)
+        return self._ledgers[index]
 
     async def stats(self) -> dict[str, Any]:
         import ray

@@ -9,6 +9,7 @@ async actor each operation is atomic: validate, evaluate, mutate, then log.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -18,6 +19,7 @@ from grid._codec import decode_item, encode_item
 from grid._expressions import apply_update, evaluate_condition, parse_condition, parse_update
 from grid._keys import KeySchema, StorageKey, hash_position
 from grid._requests import (
+    ConditionCheckOp,
     DeleteOp,
     ExpressionArgs,
     GetOp,
@@ -35,12 +37,25 @@ from grid.errors import (
     GridError,
     InternalServerError,
     PartitionMovedError,
+    TransactionConflictException,
+    TransactionInProgressException,
     ValidationException,
 )
 
-__all__ = ["PartitionStore"]
+__all__ = ["PartitionStore", "PlannedWrite"]
 
 OpResult = bytes | None | WriteResult | GridError
+WriteOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
+
+
+@dataclass(slots=True, kw_only=True)
+class PlannedWrite:
+    """A write checked and computed against ``old``: ``new`` None deletes, ``new is old`` changes nothing."""
+
+    key: bytes
+    old: bytes | None
+    new: bytes | None
+    result: WriteResult
 
 
 class PartitionStore:
@@ -63,6 +78,9 @@ class PartitionStore:
         self._items: dict[bytes, bytes] = {}
         self._index: SortedList = SortedList()
         self._stored_bytes = 0
+        # Items held by prepared transactions: single-item writes to them are refused
+        # (TransactionConflictException) until the transaction commits or aborts.
+        self.locks: dict[bytes, Any] = {}
 
     # -- single-item operations -------------------------------------------------
 
@@ -85,13 +103,15 @@ class PartitionStore:
         self._check_owned(op.key)
         if isinstance(op, GetOp):
             return self._items.get(op.key.key)
-        if isinstance(op, PutOp):
-            return self._put(op)
-        if isinstance(op, UpdateOp):
-            return self._update(op)
-        if isinstance(op, DeleteOp):
-            return self._delete(op)
-        raise ValidationException(f"Unknown operation {type(op).__name__}")
+        if op.key.key in self.locks:
+            raise TransactionConflictException("Transaction is ongoing for the item")
+        planned = self.plan(op)
+        self.apply(planned)
+        return planned.result
+
+    def get_encoded(self, key: bytes) -> bytes | None:
+        """The committed image at storage key ``key``, encoded."""
+        return self._items.get(key)
 
     def _check_owned(self, key: StorageKey) -> None:
         if not self.low <= key.hash < self.high:
@@ -112,14 +132,32 @@ class PartitionStore:
             )
         return current
 
-    def _put(self, op: PutOp) -> WriteResult:
-        old = self._items.get(op.key.key)
-        self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
-        self._store(op.key.key, old, op.item)
-        return WriteResult(old=old if op.return_old else None)
+    def plan(self, op: WriteOp) -> PlannedWrite:
+        """Check ``op`` against the current item and compute its effect, changing nothing.
 
-    def _update(self, op: UpdateOp) -> WriteResult:
+        Raises ``ConditionalCheckFailedException`` or ``ValidationException``. A
+        transaction plans at prepare time and applies the plan at commit; its lock
+        keeps the current item from changing in between.
+        """
         old = self._items.get(op.key.key)
+        if isinstance(op, PutOp):
+            self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
+            return PlannedWrite(
+                key=op.key.key, old=old, new=op.item, result=WriteResult(old=old if op.return_old else None)
+            )
+        if isinstance(op, UpdateOp):
+            return self._plan_update(op, old)
+        if isinstance(op, DeleteOp):
+            self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
+            return PlannedWrite(
+                key=op.key.key, old=old, new=None, result=WriteResult(old=old if op.return_old else None)
+            )
+        if isinstance(op, ConditionCheckOp):
+            self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
+            return PlannedWrite(key=op.key.key, old=old, new=old, result=WriteResult())
+        raise ValidationException(f"Unknown operation {type(op).__name__}")
+
+    def _plan_update(self, op: UpdateOp, old: bytes | None) -> PlannedWrite:
         current = self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
         if current is None:
             current = decode_item(old) if old is not None else {}
@@ -139,17 +177,18 @@ class PartitionStore:
         if item_size(new_item) > MAX_ITEM_BYTES:
             raise ValidationException("Item size to update has exceeded the maximum allowed size")
         new = encode_item(new_item)
-        self._store(op.key.key, old, new)
         wants_old = op.return_values in ("ALL_OLD", "UPDATED_OLD")
         wants_new = op.return_values in ("ALL_NEW", "UPDATED_NEW")
-        return WriteResult(old=old if wants_old else None, new=new if wants_new else None, updated_names=updated)
+        result = WriteResult(old=old if wants_old else None, new=new if wants_new else None, updated_names=updated)
+        return PlannedWrite(key=op.key.key, old=old, new=new, result=result)
 
-    def _delete(self, op: DeleteOp) -> WriteResult:
-        old = self._items.get(op.key.key)
-        self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
-        if old is not None:
-            self._remove(op.key.key, old)
-        return WriteResult(old=old if op.return_old else None)
+    def apply(self, planned: PlannedWrite) -> None:
+        """Make a planned write real (the item must not have changed since it was planned)."""
+        if planned.new is None:
+            if planned.old is not None:
+                self._remove(planned.key, planned.old)
+        elif planned.new is not planned.old:
+            self._store(planned.key, planned.old, planned.new)
 
     # -- mutation and the log: the only places items change ----------------------
 
@@ -236,9 +275,16 @@ class PartitionStore:
     # -- ownership changes and introspection --------------------------------------
 
     def split_off(self, at: int, map_version: int) -> list[tuple[bytes, bytes]]:
-        """Give up ``[at, high)``: return its items and refuse their keys from now on."""
+        """Give up ``[at, high)``: return its items and refuse their keys from now on.
+
+        Refused (``TransactionInProgressException``, retry later) while a transaction
+        holds an item of that range: its lock must not move half-way.
+        """
         if not self.low < at < self.high:
             raise ValidationException("split point outside the partition's range")
+        boundary = hash_position(at)
+        if any(key >= boundary for key in self.locks):
+            raise TransactionInProgressException("A transaction holds items of the range to split; try again")
         moving = list(self._index.irange(hash_position(at), None))
         entries = [(key, self._items.pop(key)) for key in moving]
         del self._index[len(self._index) - len(moving) :]

@@ -18,7 +18,13 @@ import ray
 from actors.launch import start_partition
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._schema import TableSpec
-from grid.errors import GridError, ResourceInUseException, ResourceNotFoundException, ValidationException
+from grid.errors import (
+    GridError,
+    ResourceInUseException,
+    ResourceNotFoundException,
+    TransactionInProgressException,
+    ValidationException,
+)
 
 __all__ = ["RouterActor"]
 
@@ -133,12 +139,27 @@ class RouterActor:
             new_id = f"p{len(current.ranges)}-{uuid.uuid4().hex[:8]}"
             handle = self._start_partition(entry.spec, new_id, at, source.high, map_version=version)
             await handle.ready.remote()
-            moved = await source.handle.split_off.remote(at, version)
+            moved = await self._split_off_when_unlocked(source.handle, at, version)
             await handle.ingest.remote(moved)
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
             return entry.partition_map
 
     # -- helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    async def _split_off_when_unlocked(handle: Any, at: int, version: int) -> list[tuple[bytes, bytes]]:
+        """Split off ``[at, ...)``, waiting out transactions that hold items there."""
+        from ray.exceptions import RayTaskError
+
+        for _ in range(600):
+            try:
+                moved: list[tuple[bytes, bytes]] = await handle.split_off.remote(at, version)
+                return moved
+            except RayTaskError as error:
+                if not isinstance(error.cause, TransactionInProgressException):
+                    raise
+            await asyncio.sleep(0.05)
+        raise TransactionInProgressException("Transactions kept the partition's upper range locked")
 
     def _start_partition(self, spec: TableSpec, partition_id: str, low: int, high: int, *, map_version: int) -> Any:
         return start_partition(
@@ -150,6 +171,7 @@ class RouterActor:
             low=low,
             high=high,
             map_version=map_version,
+            grid_namespace=self._namespace,
         )
 
     async def _describe(self, entry: TableEntry) -> dict[str, Any]:

@@ -14,13 +14,16 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from grid._batch import batch_get_item, batch_write_item
 from grid._batcher import PartitionBatcher
 from grid._keys import hash_from_prefix
+from grid._naming import ledger_index
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._requests import GetOp, ItemOp, Page, QueryRequest, ScanRequest, WriteResult
 from grid._retry import RetryPolicy
 from grid._schema import TableSpec, check_table_name
 from grid._table import Table
+from grid._transactions import DEFAULT_LEASE_SECONDS, transact_get_items, transact_write_items
 from grid._transport import RayTransport, call
 from grid.errors import GridError, PartitionMovedError, PartitionUnavailableError, ValidationException
 
@@ -61,6 +64,7 @@ def connect(
     *,
     namespace: str = "grid",
     retries: dict[str, Any] | None = None,
+    transaction_lease: float = DEFAULT_LEASE_SECONDS,
     **ray_init_kwargs: Any,
 ) -> Grid:
     """A client of the grid in ``namespace``; open it with ``async with`` or ``await``.
@@ -69,11 +73,19 @@ def connect(
     sockets listen on 127.0.0.1 only; with an address (``"auto"`` inside a Ray job) it
     joins that cluster. ``retries`` is botocore's option:
     ``{"max_attempts": n, "mode": "standard"}``, ``max_attempts`` counting the first try.
+    ``transaction_lease`` is how long (seconds) a transaction this client coordinates
+    may hold its items before partitions finish it without the client.
 
     >>> async with grid.connect() as g:
     ...     table = await g.create_table(TableName="catalog", ...)
     """
-    return Grid(address=address, namespace=namespace, retries=retries, ray_init_kwargs=ray_init_kwargs)
+    return Grid(
+        address=address,
+        namespace=namespace,
+        retries=retries,
+        transaction_lease=transaction_lease,
+        ray_init_kwargs=ray_init_kwargs,
+    )
 
 
 class Grid:
@@ -86,9 +98,16 @@ class Grid:
         namespace: str,
         retries: dict[str, Any] | None,
         ray_init_kwargs: dict[str, Any],
+        transaction_lease: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
+        if not 0 < transaction_lease <= 600:
+            raise ValidationException("transaction_lease must be more than 0 and at most 600 seconds")
         self.namespace = namespace
         self.retry_policy = RetryPolicy.from_config(retries)
+        self.transaction_lease = transaction_lease
+        self._ledgers: dict[int, Any] = {}
+        # Test hook: called at named points of the transaction protocol (fault injection).
+        self._fault_hook: Callable[[str], None] | None = None
         self._transport = RayTransport(address, namespace, ray_init_kwargs)
         self._state = GridState.NEW
         self._routes: dict[str, TableRoute] = {}
@@ -181,6 +200,51 @@ class Grid:
         if set(params) - {"TableName"}:
             raise ValidationException(f"Unknown parameters: {', '.join(sorted(set(params) - {'TableName'}))}")
         return check_table_name(params.get("TableName"))
+
+    # -- batches and transactions ------------------------------------------------------------
+
+    async def batch_get_item(self, **params: Any) -> dict[str, Any]:
+        """Up to 100 items from one or more tables, read in parallel (one call per partition).
+
+        Not a snapshot: each item is read on its own. Keys that could not be read now
+        come back in ``UnprocessedKeys``.
+        """
+        self._check_open()
+        return await batch_get_item(self, params)
+
+    async def batch_write_item(self, **params: Any) -> dict[str, Any]:
+        """Up to 25 puts and deletes over one or more tables, each applied on its own (not atomic)."""
+        self._check_open()
+        return await batch_write_item(self, params)
+
+    async def transact_write_items(self, **params: Any) -> dict[str, Any]:
+        """Up to 100 Put/Update/Delete/ConditionCheck actions, all applied or none.
+
+        Raises ``TransactionCanceledException`` with one ``CancellationReasons`` entry per
+        action (``ConditionalCheckFailed``, ``TransactionConflict``, or ``None``). With a
+        ``ClientRequestToken``, a repeat within 10 minutes returns the first outcome.
+        """
+        self._check_open()
+        return await transact_write_items(self, params, self.transaction_lease)
+
+    async def transact_get_items(self, **params: Any) -> dict[str, Any]:
+        """Up to 100 items read as one consistent snapshot."""
+        self._check_open()
+        return await transact_get_items(self, params)
+
+    def _ledger_by_index(self, index: int) -> Any:
+        if index not in self._ledgers:
+            from actors.launch import get_or_start_ledger
+
+            self._ledgers[index] = get_or_start_ledger(self.namespace, index)
+        return self._ledgers[index]
+
+    def _ledger(self, key: str) -> Any:
+        return self._ledger_by_index(ledger_index(key))
+
+    def _fault_point(self, name: str) -> None:
+        if self._fault_hook is not None:
+            self._fault_hook(name)
 
     # -- routing (used by Table) -----------------------------------------------------------
 

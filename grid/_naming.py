@@ -6,9 +6,13 @@ every test) can share one Ray cluster without seeing each other.
 
 from __future__ import annotations
 
-__all__ = ["partition_actor_name", "router_actor_name"]
+import xxhash
+
+__all__ = ["LEDGER_COUNT", "ledger_actor_name", "ledger_index", "partition_actor_name", "router_actor_name"]
 
 ROUTER_ACTOR = "grid-router"
+# Transaction ledgers per grid: decisions spread over them by transaction id.
+LEDGER_COUNT = 2
 
 
 def router_actor_name() -> str:
@@ -17,3 +21,12 @@ def router_actor_name() -> str:
 
 def partition_actor_name(table_id: str, partition_id: str) -> str:
     return f"grid-partition-{table_id}-{partition_id}"
+
+
+def ledger_actor_name(index: int) -> str:
+    return f"grid-ledger-{index}"
+
+
+def ledger_index(txid: str) -> int:
+    """Which ledger holds ``txid``'s decision (stable across processes)."""
+    return xxhash.xxh32_intdigest(txid.encode("utf-8")) % LEDGER_COUNT

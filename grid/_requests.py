@@ -19,6 +19,7 @@ from grid._keys import StorageKey
 from grid._wire import compact_pickle
 
 __all__ = [
+    "ConditionCheckOp",
     "DeleteOp",
     "ExpressionArgs",
     "GetOp",
@@ -129,6 +130,17 @@ class DeleteOp:
             self.return_old,
             self.return_old_on_failure,
         )
+
+
+@compact_pickle
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConditionCheckOp:
+    """A transaction's ConditionCheck: the condition must hold; nothing changes."""
+
+    key: StorageKey
+    condition: str
+    args: ExpressionArgs = NO_EXPRESSION_ARGS
+    return_old_on_failure: bool = False
 
 
 ItemOp = GetOp | PutOp | UpdateOp | DeleteOp

@@ -11,12 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from grid._codec import decode_item, encode_item
-from grid._expression_args import PreparedExpressions, prepare_expressions
-from grid._expressions import key_condition_parts, project
+from grid._batch import BatchWriter
+from grid._codec import decode_item
+from grid._expression_args import PreparedExpressions
+from grid._expressions import key_condition_parts
+from grid._item_requests import (
+    build_delete,
+    build_get,
+    build_put,
+    build_update,
+    check_params,
+    prepare_request_expressions,
+    shape_item,
+)
 from grid._keys import HASH_SPACE, KeySchema, encode_sort_value, increment_bytes
-from grid._requests import DeleteOp, GetOp, Page, PutOp, QueryRequest, ScanRequest, UpdateOp, WriteResult
-from grid._types import check_item_size, normalize_item
+from grid._requests import Page, QueryRequest, ScanRequest, WriteResult
 from grid.errors import ValidationException
 
 if TYPE_CHECKING:
@@ -24,8 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Table"]
 
-_COMMON = frozenset({"ReturnConsumedCapacity", "ReturnItemCollectionMetrics"})
-_RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
 _SELECT = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
 _PUT_PARAMS = frozenset(
     {
@@ -105,31 +112,6 @@ _SCAN_PARAMS = frozenset(
 )
 
 
-def _check_params(operation: str, params: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    if params.keys() <= allowed:
-        return
-    unknown = set(params) - allowed - _COMMON
-    if unknown:
-        raise ValidationException(
-            f"Unknown parameter in {operation} input: {', '.join(sorted(unknown))}; "
-            f"must be one of: {', '.join(sorted(allowed | _COMMON))}"
-        )
-
-
-def _return_values(params: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
-    value = params.get("ReturnValues", "NONE")
-    if value not in allowed:
-        raise ValidationException(f"Return values set to invalid value: {value}")
-    return str(value)
-
-
-def _return_on_failure(params: Mapping[str, Any]) -> bool:
-    value = params.get("ReturnValuesOnConditionCheckFailure", "NONE")
-    if value not in ("NONE", "ALL_OLD"):
-        raise ValidationException(f"ReturnValuesOnConditionCheckFailure set to invalid value: {value}")
-    return value == "ALL_OLD"
-
-
 def _positive_limit(params: Mapping[str, Any]) -> int | None:
     limit = params.get("Limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -165,57 +147,26 @@ class Table:
         Raises ``ConditionalCheckFailedException`` when the condition is false (nothing
         changes), ``ValidationException`` for bad input.
         """
-        _check_params("PutItem", params, _PUT_PARAMS)
-        if "Item" not in params:
-            raise ValidationException(
-                "1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null"
-            )
-        return_values = _return_values(params, ("NONE", "ALL_OLD"))
-        schema = await self._key_schema()
-        item = normalize_item(params["Item"], check_size=False)
-        key = schema.storage_key(schema.key_of_item(item))
-        data = encode_item(item)
-        check_item_size(item, len(data))
-        expressions = self._prepare(params, "ConditionExpression")
-        op = PutOp(
-            key=key,
-            item=data,
-            condition=expressions.text("ConditionExpression"),
-            args=expressions.args,
-            return_old=return_values == "ALL_OLD",
-            return_old_on_failure=_return_on_failure(params),
-        )
+        check_params("PutItem", params, _PUT_PARAMS)
+        op = build_put(await self._key_schema(), params)
         result: WriteResult = await self._grid._run_item_op(self.name, op)
         return {"Attributes": decode_item(result.old)} if result.old is not None else {}
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """The item with ``Key``, as ``{"Item": {...}}``, or ``{}`` if there is none."""
-        _check_params("GetItem", params, _GET_PARAMS)
-        schema = await self._key_schema()
-        key = schema.storage_key(schema.normalize_key(params.get("Key")))
-        expressions = self._prepare(params, "ProjectionExpression", values_allowed=False)
-        data = await self._grid._run_item_op(self.name, GetOp(key=key))
+        check_params("GetItem", params, _GET_PARAMS)
+        op, expressions = build_get(await self._key_schema(), params)
+        data = await self._grid._run_item_op(self.name, op)
         if data is None:
             return {}
-        return {"Item": self._shape(decode_item(data), expressions, params)}
+        return {"Item": shape_item(decode_item(data), expressions, params)}
 
     async def update_item(self, **params: Any) -> dict[str, Any]:
         """Edit (or create) the item with ``Key`` by ``UpdateExpression``, if the condition holds."""
-        _check_params("UpdateItem", params, _UPDATE_PARAMS)
-        return_values = _return_values(params, _RETURN_VALUES)
-        schema = await self._key_schema()
-        key_attributes = schema.normalize_key(params.get("Key"))
-        expressions = self._prepare(params, "UpdateExpression", "ConditionExpression")
-        op = UpdateOp(
-            key=schema.storage_key(key_attributes),
-            key_attributes=key_attributes,
-            update=expressions.text("UpdateExpression"),
-            condition=expressions.text("ConditionExpression"),
-            args=expressions.args,
-            return_values=return_values,
-            return_old_on_failure=_return_on_failure(params),
-        )
+        check_params("UpdateItem", params, _UPDATE_PARAMS)
+        op = build_update(await self._key_schema(), params)
         result: WriteResult = await self._grid._run_item_op(self.name, op)
+        return_values = op.return_values
         if return_values in ("ALL_OLD", "UPDATED_OLD"):
             if result.old is None:
                 return {}
@@ -230,20 +181,19 @@ class Table:
 
     async def delete_item(self, **params: Any) -> dict[str, Any]:
         """Delete the item with ``Key``, if the condition holds; deleting nothing is no error."""
-        _check_params("DeleteItem", params, _DELETE_PARAMS)
-        return_values = _return_values(params, ("NONE", "ALL_OLD"))
-        schema = await self._key_schema()
-        key = schema.storage_key(schema.normalize_key(params.get("Key")))
-        expressions = self._prepare(params, "ConditionExpression")
-        op = DeleteOp(
-            key=key,
-            condition=expressions.text("ConditionExpression"),
-            args=expressions.args,
-            return_old=return_values == "ALL_OLD",
-            return_old_on_failure=_return_on_failure(params),
-        )
+        check_params("DeleteItem", params, _DELETE_PARAMS)
+        op = build_delete(await self._key_schema(), params)
         result: WriteResult = await self._grid._run_item_op(self.name, op)
         return {"Attributes": decode_item(result.old)} if result.old is not None else {}
+
+    def batch_writer(self, overwrite_by_pkeys: list[str] | None = None, flush_amount: int = 25) -> BatchWriter:
+        """An async context manager that buffers puts and deletes and writes them in batches.
+
+        Like boto3's: ``async with table.batch_writer() as batch: await batch.put_item(Item=...)``;
+        unprocessed items are retried, and leaving the block flushes the rest.
+        ``overwrite_by_pkeys`` drops an earlier buffered request for the same key.
+        """
+        return BatchWriter(self._grid, self.name, overwrite_by_pkeys=overwrite_by_pkeys, flush_amount=flush_amount)
 
     # -- Query and Scan ------------------------------------------------------------------
 
@@ -253,7 +203,7 @@ class Table:
         A page holds at most ``Limit`` evaluated items and about 1 MB; when more remain,
         ``LastEvaluatedKey`` is set and goes back as ``ExclusiveStartKey``.
         """
-        _check_params("Query", params, _QUERY_PARAMS)
+        check_params("Query", params, _QUERY_PARAMS)
         if params.get("IndexName") is not None:
             raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
         if params.get("KeyConditionExpression") is None:
@@ -263,7 +213,9 @@ class Table:
         schema = await self._key_schema()
         limit = _positive_limit(params)
         count_only = self._select(params)
-        expressions = self._prepare(params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
+        expressions = prepare_request_expressions(
+            params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression"
+        )
         condition = key_condition_parts(
             expressions.parsed["KeyConditionExpression"],
             expressions.args.names,
@@ -305,14 +257,14 @@ class Table:
         With ``Segment``/``TotalSegments`` each segment is a disjoint slice of the hash
         ring: parallel workers, one per segment, together see each item exactly once.
         """
-        _check_params("Scan", params, _SCAN_PARAMS)
+        check_params("Scan", params, _SCAN_PARAMS)
         if params.get("IndexName") is not None:
             raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
         schema = await self._key_schema()
         limit = _positive_limit(params)
         count_only = self._select(params)
         low_hash, high_hash = _segment(params)
-        expressions = self._prepare(params, "FilterExpression", "ProjectionExpression")
+        expressions = prepare_request_expressions(params, "FilterExpression", "ProjectionExpression")
         exclusive_start = self._start_key(params, schema)
         if exclusive_start is not None and not low_hash <= int.from_bytes(exclusive_start[:8], "big") < high_hash:
             raise ValidationException("The provided Exclusive start key does not map to the provided segment")
@@ -329,19 +281,6 @@ class Table:
         return self._page_response(page, expressions, params, count_only)
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _prepare(self, params: Mapping[str, Any], *kinds: str, values_allowed: bool = True) -> PreparedExpressions:
-        if "AttributesToGet" in params and "ProjectionExpression" in params:
-            raise ValidationException(
-                "Can not use both expression and non-expression parameters in the same request: "
-                "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
-            )
-        values = params.get("ExpressionAttributeValues")
-        if values is not None and not values_allowed:
-            raise ValidationException("Unknown parameter: ExpressionAttributeValues")
-        return prepare_expressions(
-            {kind: params.get(kind) for kind in kinds}, params.get("ExpressionAttributeNames"), values
-        )
 
     @staticmethod
     def _select(params: Mapping[str, Any]) -> bool:
@@ -373,22 +312,12 @@ class Table:
                 "The provided starting key is invalid: The provided key element does not match the schema"
             ) from None
 
-    @staticmethod
-    def _shape(item: dict[str, Any], expressions: PreparedExpressions, params: Mapping[str, Any]) -> dict[str, Any]:
-        paths = expressions.parsed.get("ProjectionExpression")
-        if paths is not None:
-            return project(item, paths, expressions.args.names)
-        attributes = params.get("AttributesToGet")
-        if attributes is not None:
-            return {name: item[name] for name in attributes if name in item}
-        return item
-
     def _page_response(
         self, page: Page, expressions: PreparedExpressions, params: Mapping[str, Any], count_only: bool
     ) -> dict[str, Any]:
         response: dict[str, Any] = {"Count": page.count, "ScannedCount": page.scanned_count}
         if not count_only:
-            response["Items"] = [self._shape(decode_item(data), expressions, params) for data in page.items]
+            response["Items"] = [shape_item(decode_item(data), expressions, params) for data in page.items]
         if page.more and page.last_key is not None:
             response["LastEvaluatedKey"] = page.last_key
         return response

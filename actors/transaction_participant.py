@@ -1,0 +1,147 @@
+"""A partition's side of transactions: prepare, commit, abort, and snapshot reads.
+
+Writes (TransactWriteItems) are two-phase. ``prepare`` checks every action of the
+transaction that falls in this partition against the current items, computes the new
+images and locks the items, all in one step; ``commit`` applies the planned images
+through the partition's one write path (so they reach the change log like any write)
+and ``abort`` drops them. While an item is locked, single-item writes to it are
+refused with ``TransactionConflictException`` and other transactions get a
+``TransactionConflict`` reason; reads see the last committed image.
+
+A lock outlives a coordinator that died: each lock names the ledger that holds the
+transaction's decision and expires after a lease, after which the partition asks the
+ledger (``expired``) and finishes the transaction either way.
+
+Reads (TransactGetItems) are optimistic: ``read`` returns committed images and the
+log position; ``validate`` later confirms that no item was locked or written since,
+reading this partition's change log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actors.partition_store import PartitionStore, PlannedWrite
+from grid._requests import ConditionCheckOp, DeleteOp, PutOp, UpdateOp
+from grid.errors import ConditionalCheckFailedException, ValidationException
+
+__all__ = ["Lock", "TransactionParticipant"]
+
+TxOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
+LOCKED = "locked"  # what ``read`` answers for an item a transaction holds
+
+
+@dataclass(slots=True, kw_only=True)
+class Lock:
+    txid: str
+    ledger: int
+    planned: PlannedWrite
+    expires_at: float
+
+
+class TransactionParticipant:
+    def __init__(self, store: PartitionStore, clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self._clock = clock
+        self._keys_by_tx: dict[str, list[bytes]] = {}
+
+    def prepare(self, txid: str, ledger: int, lease: float, ops: Sequence[TxOp]) -> list[dict[str, Any] | None]:
+        """Plan and lock ``ops``; one reason per op (None: prepared).
+
+        All or nothing within this partition: if any op fails, no lock is taken. A
+        repeated prepare of a transaction already prepared here answers all None.
+        Raises ``PartitionMovedError`` if a key is not this partition's.
+        """
+        for op in ops:
+            self.store._check_owned(op.key)
+        if txid in self._keys_by_tx:
+            return [None] * len(ops)
+        reasons, plans = self._plan_all(txid, ops)
+        if any(reasons):
+            return reasons
+        expires_at = self._clock() + lease
+        for planned in plans:
+            self.store.locks[planned.key] = Lock(txid=txid, ledger=ledger, planned=planned, expires_at=expires_at)
+        self._keys_by_tx[txid] = [planned.key for planned in plans]
+        return reasons
+
+    def execute(self, ops: Sequence[TxOp]) -> list[dict[str, Any] | None]:
+        """Prepare and commit in one step: for a transaction whose items all live here."""
+        for op in ops:
+            self.store._check_owned(op.key)
+        reasons, plans = self._plan_all(None, ops)
+        if not any(reasons):
+            for planned in plans:
+                self.store.apply(planned)
+        return reasons
+
+    def _plan_all(
+        self, txid: str | None, ops: Sequence[TxOp]
+    ) -> tuple[list[dict[str, Any] | None], list[PlannedWrite]]:
+        reasons: list[dict[str, Any] | None] = []
+        plans: list[PlannedWrite] = []
+        for op in ops:
+            lock = self.store.locks.get(op.key.key)
+            if lock is not None and lock.txid != txid:
+                reasons.append({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+                continue
+            try:
+                plans.append(self.store.plan(op))
+                reasons.append(None)
+            except ConditionalCheckFailedException as error:
+                reason: dict[str, Any] = {"Code": "ConditionalCheckFailed", "Message": error.message}
+                if error.item is not None:
+                    reason["Item"] = error.item
+                reasons.append(reason)
+            except ValidationException as error:
+                reasons.append({"Code": "ValidationError", "Message": error.message})
+        return reasons, plans
+
+    def commit(self, txid: str) -> int:
+        """Apply the transaction's planned writes and release its locks; idempotent."""
+        keys = self._keys_by_tx.pop(txid, [])
+        for key in keys:
+            lock = self.store.locks.pop(key)
+            self.store.apply(lock.planned)
+        return len(keys)
+
+    def abort(self, txid: str) -> int:
+        """Release the transaction's locks, changing nothing; idempotent."""
+        keys = self._keys_by_tx.pop(txid, [])
+        for key in keys:
+            del self.store.locks[key]
+        return len(keys)
+
+    def expired(self) -> list[tuple[int, str]]:
+        """``(ledger, txid)`` of transactions whose locks here have outlived their lease."""
+        now = self._clock()
+        found: dict[str, int] = {}
+        for lock in self.store.locks.values():
+            if lock.expires_at <= now:
+                found[lock.txid] = lock.ledger
+        return [(ledger, txid) for txid, ledger in found.items()]
+
+    @property
+    def pending(self) -> int:
+        return len(self._keys_by_tx)
+
+    def read(self, keys: Sequence[Any]) -> tuple[list[bytes | str | None], int]:
+        """Committed images of ``keys`` (``LOCKED`` for a held item) and the log position they reflect."""
+        for key in keys:
+            self.store._check_owned(key)
+        values: list[bytes | str | None] = [
+            LOCKED if key.key in self.store.locks else self.store.get_encoded(key.key) for key in keys
+        ]
+        return values, self.store.log.last_sequence
+
+    def validate(self, keys: Sequence[Any], since: int) -> bool:
+        """True if no item of ``keys`` is locked now or was written after log position ``since``."""
+        wanted = {key.key for key in keys}
+        if any(key in self.store.locks for key in wanted):
+            return False
+        if self.store.log.first_retained_sequence > since + 1:
+            return False  # the log no longer reaches back that far: assume a change
+        return not any(record.key in wanted for record in self.store.log.read(after=since))

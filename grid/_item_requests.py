@@ -1,0 +1,153 @@
+"""Single-item requests, built from boto3-style parameters: shared by ``Table`` and transactions.
+
+Each builder validates and normalizes on the client (values, keys, expressions) and
+returns the frozen operation a partition executes, so a malformed request fails
+before any Ray call and every caller builds operations the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from grid._codec import encode_item
+from grid._expression_args import PreparedExpressions, prepare_expressions
+from grid._expressions import project
+from grid._keys import KeySchema
+from grid._requests import ConditionCheckOp, DeleteOp, GetOp, PutOp, UpdateOp
+from grid._types import check_item_size, normalize_item
+from grid.errors import ValidationException
+
+__all__ = [
+    "build_condition_check",
+    "build_delete",
+    "build_get",
+    "build_put",
+    "build_update",
+    "check_params",
+    "prepare_request_expressions",
+    "return_on_failure",
+    "return_values",
+    "shape_item",
+]
+
+_COMMON = frozenset({"ReturnConsumedCapacity", "ReturnItemCollectionMetrics"})
+RETURN_VALUES = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
+
+
+def check_params(operation: str, params: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    if params.keys() <= allowed:
+        return
+    unknown = set(params) - allowed - _COMMON
+    if unknown:
+        raise ValidationException(
+            f"Unknown parameter in {operation} input: {', '.join(sorted(unknown))}; "
+            f"must be one of: {', '.join(sorted(allowed | _COMMON))}"
+        )
+
+
+def return_values(params: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
+    value = params.get("ReturnValues", "NONE")
+    if value not in allowed:
+        raise ValidationException(f"Return values set to invalid value: {value}")
+    return str(value)
+
+
+def return_on_failure(params: Mapping[str, Any]) -> bool:
+    value = params.get("ReturnValuesOnConditionCheckFailure", "NONE")
+    if value not in ("NONE", "ALL_OLD"):
+        raise ValidationException(f"ReturnValuesOnConditionCheckFailure set to invalid value: {value}")
+    return value == "ALL_OLD"
+
+
+def prepare_request_expressions(
+    params: Mapping[str, Any], *kinds: str, values_allowed: bool = True
+) -> PreparedExpressions:
+    if "AttributesToGet" in params and "ProjectionExpression" in params:
+        raise ValidationException(
+            "Can not use both expression and non-expression parameters in the same request: "
+            "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"
+        )
+    values = params.get("ExpressionAttributeValues")
+    if values is not None and not values_allowed:
+        raise ValidationException("Unknown parameter: ExpressionAttributeValues")
+    return prepare_expressions(
+        {kind: params.get(kind) for kind in kinds}, params.get("ExpressionAttributeNames"), values
+    )
+
+
+def shape_item(item: dict[str, Any], expressions: PreparedExpressions, params: Mapping[str, Any]) -> dict[str, Any]:
+    paths = expressions.parsed.get("ProjectionExpression")
+    if paths is not None:
+        return project(item, paths, expressions.args.names)
+    attributes = params.get("AttributesToGet")
+    if attributes is not None:
+        return {name: item[name] for name in attributes if name in item}
+    return item
+
+
+def build_put(schema: KeySchema, params: Mapping[str, Any]) -> PutOp:
+    if "Item" not in params:
+        raise ValidationException(
+            "1 validation error detected: Value null at 'item' failed to satisfy constraint: Member must not be null"
+        )
+    wanted = return_values(params, ("NONE", "ALL_OLD"))
+    item = normalize_item(params["Item"], check_size=False)
+    key = schema.storage_key(schema.key_of_item(item))
+    data = encode_item(item)
+    check_item_size(item, len(data))
+    expressions = prepare_request_expressions(params, "ConditionExpression")
+    return PutOp(
+        key=key,
+        item=data,
+        condition=expressions.text("ConditionExpression"),
+        args=expressions.args,
+        return_old=wanted == "ALL_OLD",
+        return_old_on_failure=return_on_failure(params),
+    )
+
+
+def build_get(schema: KeySchema, params: Mapping[str, Any]) -> tuple[GetOp, PreparedExpressions]:
+    key = schema.storage_key(schema.normalize_key(params.get("Key")))
+    expressions = prepare_request_expressions(params, "ProjectionExpression", values_allowed=False)
+    return GetOp(key=key), expressions
+
+
+def build_update(schema: KeySchema, params: Mapping[str, Any]) -> UpdateOp:
+    wanted = return_values(params, RETURN_VALUES)
+    key_attributes = schema.normalize_key(params.get("Key"))
+    expressions = prepare_request_expressions(params, "UpdateExpression", "ConditionExpression")
+    return UpdateOp(
+        key=schema.storage_key(key_attributes),
+        key_attributes=key_attributes,
+        update=expressions.text("UpdateExpression"),
+        condition=expressions.text("ConditionExpression"),
+        args=expressions.args,
+        return_values=wanted,
+        return_old_on_failure=return_on_failure(params),
+    )
+
+
+def build_delete(schema: KeySchema, params: Mapping[str, Any]) -> DeleteOp:
+    wanted = return_values(params, ("NONE", "ALL_OLD"))
+    key = schema.storage_key(schema.normalize_key(params.get("Key")))
+    expressions = prepare_request_expressions(params, "ConditionExpression")
+    return DeleteOp(
+        key=key,
+        condition=expressions.text("ConditionExpression"),
+        args=expressions.args,
+        return_old=wanted == "ALL_OLD",
+        return_old_on_failure=return_on_failure(params),
+    )
+
+
+def build_condition_check(schema: KeySchema, params: Mapping[str, Any]) -> ConditionCheckOp:
+    if params.get("ConditionExpression") is None:
+        raise ValidationException("ConditionCheck requires a ConditionExpression")
+    key = schema.storage_key(schema.normalize_key(params.get("Key")))
+    expressions = prepare_request_expressions(params, "ConditionExpression")
+    condition = expressions.text("ConditionExpression")
+    assert condition is not None
+    return ConditionCheckOp(
+        key=key, condition=condition, args=expressions.args, return_old_on_failure=return_on_failure(params)
+    )
