@@ -2,10 +2,10 @@
 
 grid's coordinator is the client that runs a transaction; it may die at any point.
 The ledger (a few detached actors per grid, chosen by transaction id) is where the
-outcome is decided, exactly once: ``decide`` turns a PENDING record into COMMITTED
-or ABORTED, and ``resolve``, asked by a partition whose lock outlived its lease,
-aborts a PENDING record whose lease ran out. Both run without awaiting, so they
-cannot both win. The ledger also keeps ``ClientRequestToken`` records for ten
+outcome is decided, exactly once: the first ``decide`` for a transaction stands. The
+coordinator decides COMMITTED or ABORTED after the prepare phase; a partition whose
+lock outlived its lease calls ``resolve``, which decides ABORTED unless a decision
+already stands. Both run without awaiting, so exactly one of them wins. The ledger also keeps ``ClientRequestToken`` records for ten
 minutes, for idempotent retries.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from grid.errors import GridError, IdempotentParameterMismatchException, TransactionInProgressException
@@ -27,20 +27,22 @@ TOKEN_WINDOW_SECONDS = 600.0  # DynamoDB keeps a ClientRequestToken for 10 minut
 @dataclass(slots=True, kw_only=True)
 class Decision:
     state: str
-    lease_ends: float
-    decided_at: float | None = None
+    decided_at: float
 
 
 @dataclass(slots=True, kw_only=True)
 class TokenRecord:
     digest: str
     created_at: float
-    attempts: list[str] = field(default_factory=list)
+    attempt: str | None = None  # the transaction now running for this token
+    attempt_lease_ends: float = 0.0
     outcome: Any = None
     finished: bool = False
 
 
 class TransactionLedger:
+    """Decisions of transactions by id, and client tokens; every method is atomic."""
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._decisions: dict[str, Decision] = {}
@@ -48,55 +50,46 @@ class TransactionLedger:
 
     # -- decisions ------------------------------------------------------------------
 
-    def start(self, txid: str, lease: float, token: str | None = None) -> str:
-        """Open a PENDING record for ``txid``; answers its state (ABORTED if already resolved)."""
-        self._collect()
-        decision = self._decisions.get(txid)
-        if decision is None:
-            self._decisions[txid] = Decision(state=PENDING, lease_ends=self._clock() + lease)
-            if token is not None and token in self._tokens:
-                self._tokens[token].attempts.append(txid)
-            return PENDING
-        return decision.state
-
     def decide(self, txid: str, state: str) -> str:
-        """Set the outcome once; answers the outcome that stands (a recoverer may have aborted first)."""
+        """Record the outcome once; answers the outcome that stands.
+
+        A recoverer may have aborted the transaction first (``resolve``): then a
+        coordinator's COMMITTED is answered with ABORTED and must not be applied.
+        """
         decision = self._decisions.get(txid)
         if decision is None:
-            decision = self._decisions[txid] = Decision(state=ABORTED, lease_ends=0.0, decided_at=self._clock())
-        if decision.state == PENDING:
-            decision.state = state
-            decision.decided_at = self._clock()
+            self._collect()
+            decision = self._decisions[txid] = Decision(state=state, decided_at=self._clock())
         return decision.state
 
     def resolve(self, txid: str) -> str:
-        """The outcome for a partition holding an expired lock: abort a PENDING record past its lease.
+        """The outcome for a partition whose lock outlived its lease.
 
-        An unknown transaction is recorded ABORTED, so that a coordinator that has not
-        yet started it can never commit it.
+        A transaction with no decision yet is decided ABORTED here: its coordinator has
+        been silent for a whole lease, and from now on it can no longer commit.
         """
+        return self.decide(txid, ABORTED)
+
+    def state(self, txid: str) -> str:
         decision = self._decisions.get(txid)
-        now = self._clock()
-        if decision is None:
-            self._decisions[txid] = Decision(state=ABORTED, lease_ends=0.0, decided_at=now)
-            return ABORTED
-        if decision.state == PENDING and decision.lease_ends <= now:
-            decision.state = ABORTED
-            decision.decided_at = now
-        return decision.state
+        return decision.state if decision is not None else PENDING
 
     # -- client request tokens -----------------------------------------------------------
 
-    def begin_token(self, token: str, digest: str) -> tuple[bool, Any]:
-        """Register a ``ClientRequestToken``; answers ``(True, outcome)`` to replay a finished request.
+    def begin_token(self, token: str, digest: str, txid: str, lease: float) -> tuple[bool, Any]:
+        """Register a ``ClientRequestToken`` for attempt ``txid``; ``(True, outcome)`` replays a finished request.
 
         Raises ``IdempotentParameterMismatchException`` for a token reused with other
-        parameters and ``TransactionInProgressException`` while its first request runs.
+        parameters and ``TransactionInProgressException`` while an earlier attempt may
+        still commit.
         """
         self._collect()
+        now = self._clock()
         record = self._tokens.get(token)
         if record is None:
-            self._tokens[token] = TokenRecord(digest=digest, created_at=self._clock())
+            self._tokens[token] = TokenRecord(
+                digest=digest, created_at=now, attempt=txid, attempt_lease_ends=now + lease
+            )
             return False, None
         if record.digest != digest:
             raise IdempotentParameterMismatchException(
@@ -104,14 +97,14 @@ class TransactionLedger:
             )
         if record.finished:
             return True, record.outcome
-        if record.attempts:
-            last = record.attempts[-1]
-            state = self.resolve(last)
-            if state == COMMITTED:  # its coordinator died after the decision: the request succeeded
+        if record.attempt is not None:
+            state = self.state(record.attempt)
+            if state == PENDING and record.attempt_lease_ends > now:
+                raise TransactionInProgressException("Another transaction with this client token is in progress")
+            if self.resolve(record.attempt) == COMMITTED:  # its coordinator died after the decision
                 record.finished, record.outcome = True, None
                 return True, None
-            if state == PENDING:
-                raise TransactionInProgressException("Another transaction with this client token is in progress")
+        record.attempt, record.attempt_lease_ends = txid, now + lease
         return False, None
 
     def finish_token(self, token: str, outcome: Any) -> None:
@@ -121,7 +114,7 @@ class TransactionLedger:
 
     def _collect(self) -> None:
         horizon = self._clock() - TOKEN_WINDOW_SECONDS
-        for txid in [t for t, d in self._decisions.items() if d.decided_at is not None and d.decided_at < horizon]:
+        for txid in [t for t, d in self._decisions.items() if d.decided_at < horizon]:
             del self._decisions[txid]
         for token in [t for t, r in self._tokens.items() if r.created_at < horizon]:
             del self._tokens[token]
@@ -133,18 +126,16 @@ class LedgerActor:
     def __init__(self) -> None:
         self.ledger = TransactionLedger()
 
-    async def start(self, txid: str, lease: float, token: str | None = None) -> str:
-        return self.ledger.start(txid, lease, token)
-
-    async def decide(self, txid: str, state: str) -> str:
-        return self.ledger.decide(txid, state)
+    async def decide_many(self, decisions: list[tuple[str, str]]) -> list[str]:
+        """Several coordinators' decisions in one call (the client coalesces them)."""
+        return [self.ledger.decide(txid, state) for txid, state in decisions]
 
     async def resolve(self, txid: str) -> str:
         return self.ledger.resolve(txid)
 
-    async def begin_token(self, token: str, digest: str) -> tuple[bool, Any] | GridError:
+    async def begin_token(self, token: str, digest: str, txid: str, lease: float) -> tuple[bool, Any] | GridError:
         try:
-            return self.ledger.begin_token(token, digest)
+            return self.ledger.begin_token(token, digest, txid, lease)
         except GridError as error:
             return error
 

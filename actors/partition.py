@@ -15,14 +15,28 @@ from typing import Any
 from actors.change_log import ChangeRecord, RetentionPolicy
 from actors.ledger import ABORTED, COMMITTED
 from actors.partition_store import PartitionStore
-from actors.transaction_participant import TransactionParticipant, TxOp
-from grid._keys import KeySchema, StorageKey
-from grid._requests import Page, QueryRequest, ScanRequest, WriteResult, op_from_wire
+from actors.transaction_participant import TransactionParticipant
+from grid._keys import KeySchema
+from grid._requests import (
+    Page,
+    QueryRequest,
+    ScanRequest,
+    TxAbort,
+    TxCommit,
+    TxExecute,
+    TxMessage,
+    TxPrepare,
+    TxRead,
+    TxValidate,
+    WriteResult,
+    op_from_wire,
+)
 from grid.errors import GridError
 
 __all__ = ["PartitionActor"]
 
 SWEEP_INTERVAL_SECONDS = 0.2
+TX_MESSAGES = (TxPrepare, TxCommit, TxAbort, TxExecute, TxRead, TxValidate)
 
 
 class PartitionActor:
@@ -52,9 +66,39 @@ class PartitionActor:
         return self.partition_id
 
     async def execute(self, wire_ops: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Apply a batch sent as ``ItemOp.to_wire`` tuples; write results go back as tuples too."""
-        results = self.store.execute([op_from_wire(wire) for wire in wire_ops])
-        return [result.to_wire() if isinstance(result, WriteResult) else result for result in results]
+        """Apply a batch of single-item operations and transaction messages, in order.
+
+        They arrive as ``to_wire`` tuples; write results go back as tuples too, and
+        errors as values in their positions.
+        """
+        results: list[Any] = []
+        for wire in wire_ops:
+            message = op_from_wire(wire)
+            if isinstance(message, TX_MESSAGES):
+                results.append(self._transaction(message))
+                continue
+            result = self.store.execute_one(message)
+            results.append(result.to_wire() if isinstance(result, WriteResult) else result)
+        return results
+
+    def _transaction(self, message: TxMessage) -> Any:
+        try:
+            if isinstance(message, TxPrepare):
+                self._ensure_sweeper()
+                return self.transactions.prepare(message.txid, message.ledger, message.lease, message.ops)
+            if isinstance(message, TxCommit):
+                return self.transactions.commit(message.txid)
+            if isinstance(message, TxAbort):
+                return self.transactions.abort(message.txid)
+            if isinstance(message, TxExecute):
+                return self.transactions.execute(message.ops)
+            if isinstance(message, TxRead):
+                if message.lock_for is not None:
+                    self._ensure_sweeper()
+                return self.transactions.read(message.keys, message.lock_for, message.lease)
+            return self.transactions.validate(message.keys, message.since)
+        except GridError as error:
+            return error
 
     async def query(self, request: QueryRequest) -> Page | GridError:
         try:
@@ -80,35 +124,7 @@ class PartitionActor:
     async def read_log(self, after: int = 0, limit: int | None = None) -> list[ChangeRecord]:
         return self.store.log.read(after, limit)
 
-    # -- transactions ----------------------------------------------------------------
-
-    async def tx_prepare(self, txid: str, ledger: int, lease: float, ops: list[TxOp]) -> list[Any] | GridError:
-        self._ensure_sweeper()
-        try:
-            return self.transactions.prepare(txid, ledger, lease, ops)
-        except GridError as error:
-            return error
-
-    async def tx_execute(self, ops: list[TxOp]) -> list[Any] | GridError:
-        try:
-            return self.transactions.execute(ops)
-        except GridError as error:
-            return error
-
-    async def tx_commit(self, txid: str) -> int:
-        return self.transactions.commit(txid)
-
-    async def tx_abort(self, txid: str) -> int:
-        return self.transactions.abort(txid)
-
-    async def tx_read(self, keys: list[StorageKey]) -> tuple[list[Any], int] | GridError:
-        try:
-            return self.transactions.read(keys)
-        except GridError as error:
-            return error
-
-    async def tx_validate(self, keys: list[StorageKey], since: int) -> bool:
-        return self.transactions.validate(keys, since)
+    # -- transactions whose coordinator went quiet -----------------------------------------
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():

@@ -81,6 +81,8 @@ class PartitionStore:
         # Items held by prepared transactions: single-item writes to them are refused
         # (TransactionConflictException) until the transaction commits or aborts.
         self.locks: dict[bytes, Any] = {}
+        # Items a snapshot read holds (TransactGetItems under contention): writes wait them out.
+        self.read_locks: dict[bytes, set[str]] = {}
 
     # -- single-item operations -------------------------------------------------
 
@@ -89,21 +91,22 @@ class PartitionStore:
 
         One op's failure never affects another: every op is atomic on its own.
         """
-        results: list[OpResult] = []
-        for op in ops:
-            try:
-                results.append(self._execute_one(op))
-            except GridError as error:
-                results.append(error)
-            except Exception as error:  # a bug must fail one op, not the batch
-                results.append(InternalServerError(f"{type(error).__name__}: {error}"))
-        return results
+        return [self.execute_one(op) for op in ops]
+
+    def execute_one(self, op: ItemOp) -> OpResult:
+        """One operation's result, or its error as a value."""
+        try:
+            return self._execute_one(op)
+        except GridError as error:
+            return error
+        except Exception as error:  # a bug must fail one op, not the batch
+            return InternalServerError(f"{type(error).__name__}: {error}")
 
     def _execute_one(self, op: ItemOp) -> OpResult:
         self._check_owned(op.key)
         if isinstance(op, GetOp):
             return self._items.get(op.key.key)
-        if op.key.key in self.locks:
+        if op.key.key in self.locks or op.key.key in self.read_locks:
             raise TransactionConflictException("Transaction is ongoing for the item")
         planned = self.plan(op)
         self.apply(planned)
@@ -283,7 +286,7 @@ class PartitionStore:
         if not self.low < at < self.high:
             raise ValidationException("split point outside the partition's range")
         boundary = hash_position(at)
-        if any(key >= boundary for key in self.locks):
+        if any(key >= boundary for key in [*self.locks, *self.read_locks]):
             raise TransactionInProgressException("A transaction holds items of the range to split; try again")
         moving = list(self._index.irange(hash_position(at), None))
         entries = [(key, self._items.pop(key)) for key in moving]

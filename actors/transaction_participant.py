@@ -47,6 +47,8 @@ class TransactionParticipant:
         self.store = store
         self._clock = clock
         self._keys_by_tx: dict[str, list[bytes]] = {}
+        self._read_keys_by_tx: dict[str, list[bytes]] = {}
+        self._read_lease_ends: dict[str, float] = {}
 
     def prepare(self, txid: str, ledger: int, lease: float, ops: Sequence[TxOp]) -> list[dict[str, Any] | None]:
         """Plan and lock ``ops``; one reason per op (None: prepared).
@@ -85,7 +87,7 @@ class TransactionParticipant:
         plans: list[PlannedWrite] = []
         for op in ops:
             lock = self.store.locks.get(op.key.key)
-            if lock is not None and lock.txid != txid:
+            if op.key.key in self.store.read_locks or (lock is not None and lock.txid != txid):
                 reasons.append({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
                 continue
             try:
@@ -109,15 +111,24 @@ class TransactionParticipant:
         return len(keys)
 
     def abort(self, txid: str) -> int:
-        """Release the transaction's locks, changing nothing; idempotent."""
+        """Release the transaction's locks (write or read), changing nothing; idempotent."""
         keys = self._keys_by_tx.pop(txid, [])
         for key in keys:
             del self.store.locks[key]
+        for key in self._read_keys_by_tx.pop(txid, []):
+            holders = self.store.read_locks.get(key)
+            if holders is not None:
+                holders.discard(txid)
+                if not holders:
+                    del self.store.read_locks[key]
         return len(keys)
 
     def expired(self) -> list[tuple[int, str]]:
         """``(ledger, txid)`` of transactions whose locks here have outlived their lease."""
         now = self._clock()
+        for txid in [t for t, ends in self._read_lease_ends.items() if ends <= now]:
+            del self._read_lease_ends[txid]
+            self.abort(txid)  # a reader that went quiet: its read locks just lapse
         found: dict[str, int] = {}
         for lock in self.store.locks.values():
             if lock.expires_at <= now:
@@ -126,15 +137,27 @@ class TransactionParticipant:
 
     @property
     def pending(self) -> int:
-        return len(self._keys_by_tx)
+        return len(self._keys_by_tx) + len(self._read_keys_by_tx)
 
-    def read(self, keys: Sequence[Any]) -> tuple[list[bytes | str | None], int]:
-        """Committed images of ``keys`` (``LOCKED`` for a held item) and the log position they reflect."""
+    def read(
+        self, keys: Sequence[Any], lock_for: str | None = None, lease: float = 0.0
+    ) -> tuple[list[bytes | str | None], int]:
+        """Committed images of ``keys`` (``LOCKED`` for an item a write holds) and the log position.
+
+        With ``lock_for``, and only if no item is write-locked, the items are also
+        read-locked for that reader until it releases them (``abort``) or the lease
+        ends: no write can touch them in between.
+        """
         for key in keys:
             self.store._check_owned(key)
         values: list[bytes | str | None] = [
             LOCKED if key.key in self.store.locks else self.store.get_encoded(key.key) for key in keys
         ]
+        if lock_for is not None and LOCKED not in values:
+            for key in keys:
+                self.store.read_locks.setdefault(key.key, set()).add(lock_for)
+            self._read_keys_by_tx[lock_for] = [key.key for key in keys]
+            self._read_lease_ends[lock_for] = self._clock() + lease
         return values, self.store.log.last_sequence
 
     def validate(self, keys: Sequence[Any], since: int) -> bool:

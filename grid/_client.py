@@ -106,6 +106,7 @@ class Grid:
         self.retry_policy = RetryPolicy.from_config(retries)
         self.transaction_lease = transaction_lease
         self._ledgers: dict[int, Any] = {}
+        self._ledger_batchers: dict[int, PartitionBatcher] = {}
         # Test hook: called at named points of the transaction protocol (fault injection).
         self._fault_hook: Callable[[str], None] | None = None
         self._transport = RayTransport(address, namespace, ray_init_kwargs)
@@ -236,11 +237,19 @@ class Grid:
         if index not in self._ledgers:
             from actors.launch import get_or_start_ledger
 
-            self._ledgers[index] = get_or_start_ledger(self.namespace, index)
+            handle = get_or_start_ledger(self.namespace, index)
+            self._ledgers[index] = handle
+            self._ledger_batchers[index] = PartitionBatcher(lambda ops: call(handle.decide_many, list(ops)))
         return self._ledgers[index]
 
     def _ledger(self, key: str) -> Any:
         return self._ledger_by_index(ledger_index(key))
+
+    async def _decide(self, index: int, txid: str, state: str) -> str:
+        """Record a transaction's decision in its ledger (coalesced with other decisions)."""
+        self._ledger_by_index(index)
+        decided: str = await self._ledger_batchers[index].submit((txid, state))
+        return decided
 
     def _fault_point(self, name: str) -> None:
         if self._fault_hook is not None:

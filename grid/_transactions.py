@@ -4,13 +4,17 @@ The client coordinates, and may die at any point without leaving the grid stuck:
 
 1. With a ``ClientRequestToken``, the ledger that owns the token replays a finished
    request's outcome or refuses a reuse with other parameters.
-2. The ledger opens a PENDING record for this attempt, with a lease.
-3. Every partition involved prepares its actions (checks conditions, computes new
-   images, locks the items), one actor call per partition, in parallel.
-4. The ledger decides: COMMITTED if every action prepared, else ABORTED. This is the
-   commit point; a partition whose lock outlives the lease asks the ledger and
-   finishes the transaction itself, so a dead coordinator leaves no lock behind.
-5. The partitions commit (apply through their write path, so streams see it) or abort.
+2. Every partition involved prepares its actions (checks conditions, computes new
+   images, locks the items for a lease), in parallel.
+3. The ledger records the decision: COMMITTED if every action prepared, else
+   ABORTED. This is the commit point. A partition whose lock outlives its lease asks
+   the ledger, which aborts an undecided transaction, so a dead coordinator leaves no
+   lock behind and a late one can no longer commit.
+4. The partitions commit (apply through their write path, so streams see it) or abort.
+
+Messages to partitions and ledgers ride the client's per-actor batchers, so
+concurrent transactions share actor calls with each other and with single-item
+traffic.
 
 Actions that all fall in one partition skip the ledger: the partition prepares and
 commits them in one atomic step. Reads use two rounds: read, then validate that no
@@ -22,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +42,23 @@ from grid._item_requests import (
     check_params,
     shape_item,
 )
-from grid._keys import KeySchema
+from grid._keys import KeySchema, StorageKey
 from grid._naming import ledger_index
 from grid._partition_map import PartitionRange
-from grid._requests import ConditionCheckOp, DeleteOp, GetOp, PutOp, UpdateOp
+from grid._requests import (
+    ConditionCheckOp,
+    DeleteOp,
+    GetOp,
+    PutOp,
+    TxAbort,
+    TxCommit,
+    TxExecute,
+    TxMessage,
+    TxPrepare,
+    TxRead,
+    TxValidate,
+    UpdateOp,
+)
 from grid._transport import call
 from grid.errors import (
     PartitionMovedError,
@@ -49,7 +67,7 @@ from grid.errors import (
 )
 
 if TYPE_CHECKING:
-    from grid._client import Grid
+    from grid._client import Grid, TableRoute
     from grid._expression_args import PreparedExpressions
 
 __all__ = ["transact_get_items", "transact_write_items"]
@@ -57,8 +75,10 @@ __all__ = ["transact_get_items", "transact_write_items"]
 MAX_ACTIONS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 DEFAULT_LEASE_SECONDS = 5.0
-MAX_ATTEMPTS = 5  # a partition that moved mid-transaction: abort and start over on the new map
-READ_ROUNDS = 8
+MAX_ATTEMPTS = 5  # attempts when a partition moved mid-transaction: abort and start over on the new map
+READ_ROUNDS = 12
+OPTIMISTIC_READ_ROUNDS = 2
+READ_BACKOFF_SECONDS = 0.005  # writes hold items for milliseconds: retry reads soon
 
 _ACTION_PARAMS = {
     "Put": frozenset(
@@ -164,65 +184,65 @@ async def _actions(grid: Grid, items: Any) -> list[TxAction]:
     return actions
 
 
-async def _groups(grid: Grid, actions: list[TxAction]) -> list[tuple[PartitionRange, list[TxAction]]]:
+Group = tuple["TableRoute", PartitionRange, list[TxAction]]
+
+
+async def _groups(grid: Grid, actions: list[TxAction]) -> list[Group]:
     """Actions grouped by the partition that owns them, on each table's current map."""
-    grouped: dict[str, tuple[PartitionRange, list[TxAction]]] = {}
+    grouped: dict[str, Group] = {}
     for action in actions:
-        partition = (await grid._route(action.table)).map.partition_for(action.op.key.hash)
-        grouped.setdefault(partition.partition_id, (partition, []))[1].append(action)
+        route = await grid._route(action.table)
+        partition = route.map.partition_for(action.op.key.hash)
+        grouped.setdefault(partition.partition_id, (route, partition, []))[2].append(action)
     return list(grouped.values())
+
+
+def _send(group: Group, message: TxMessage) -> Awaitable[Any]:
+    """One message to a group's partition, coalesced with other traffic to it."""
+    route, partition, _ = group
+    return route.batcher_for(partition).submit(message)
 
 
 async def transact_write_items(grid: Grid, params: Mapping[str, Any], lease: float) -> dict[str, Any]:
     check_params("TransactWriteItems", params, frozenset({"TransactItems", "ClientRequestToken"}))
     actions = await _actions(grid, params.get("TransactItems"))
     token = params.get("ClientRequestToken")
-    ledger_key = None
-    if token is not None:
-        if not isinstance(token, str) or not 1 <= len(token) <= 36:
-            raise ValidationException("ClientRequestToken must be a string of 1 to 36 characters")
-        ledger_key = f"token:{token}"
-        replay, outcome = await call(grid._ledger(ledger_key).begin_token, ledger_key, _digest(params["TransactItems"]))
-        if replay:
-            if outcome is not None:
-                raise _canceled(outcome)
-            return {}
-    try:
-        reasons = await _write_with_retries(grid, actions, lease, ledger_key)
-    except BaseException:
-        raise  # the token stays open; its ledger resolves the attempt if it was left pending
-    if ledger_key is not None:
-        await call(grid._ledger(ledger_key).finish_token, ledger_key, reasons)
-    if reasons is not None:
-        raise _canceled(reasons)
-    return {}
-
-
-async def _write_with_retries(
-    grid: Grid, actions: list[TxAction], lease: float, token_key: str | None
-) -> list[dict[str, Any] | None] | None:
-    """Run attempts until one commits (None) or is canceled (its reasons)."""
+    if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 36):
+        raise ValidationException("ClientRequestToken must be a string of 1 to 36 characters")
+    token_key = f"token:{token}" if token is not None else None
+    digest = _digest(params["TransactItems"]) if token_key is not None else ""
     for _ in range(MAX_ATTEMPTS):
+        txid = uuid.uuid4().hex
+        if token_key is not None:
+            replay, outcome = await call(grid._ledger(token_key).begin_token, token_key, digest, txid, lease)
+            if replay:
+                if outcome is not None:
+                    raise _canceled(outcome)
+                return {}
         groups = await _groups(grid, actions)
         try:
             if len(groups) == 1 and token_key is None:
-                # A token needs the ledger's record of the attempt, so it takes two phases.
-                return await _write_in_one_partition(actions, groups[0])
-            return await _write_two_phase(grid, actions, groups, lease, token_key)
+                # A token needs the ledger's decision record, so it always takes two phases.
+                reasons = await _write_in_one_partition(actions, groups[0])
+            else:
+                reasons = await _write_two_phase(grid, txid, actions, groups, lease)
         except PartitionMovedError:
             for table in {a.table for a in actions}:
                 await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
-            await asyncio.sleep(0.01)
+            continue
+        if token_key is not None:
+            await call(grid._ledger(token_key).finish_token, token_key, reasons)
+        if reasons is not None:
+            raise _canceled(reasons)
+        return {}
     raise TransactionCanceledException(
         "Transaction cancelled: the partition map kept changing", cancellation_reasons=[]
     )
 
 
-async def _write_in_one_partition(
-    actions: list[TxAction], group: tuple[PartitionRange, list[TxAction]]
-) -> list[dict[str, Any] | None] | None:
-    partition, members = group
-    reasons = await call(partition.handle.tx_execute, [a.op for a in members])
+async def _write_in_one_partition(actions: list[TxAction], group: Group) -> list[dict[str, Any] | None] | None:
+    members = group[2]
+    reasons = await _send(group, TxExecute(ops=tuple(a.op for a in members)))
     ordered: list[dict[str, Any] | None] = [None] * len(actions)
     for action, reason in zip(members, reasons, strict=True):
         ordered[action.index] = reason
@@ -230,40 +250,34 @@ async def _write_in_one_partition(
 
 
 async def _write_two_phase(
-    grid: Grid,
-    actions: list[TxAction],
-    groups: list[tuple[PartitionRange, list[TxAction]]],
-    lease: float,
-    token_key: str | None,
+    grid: Grid, txid: str, actions: list[TxAction], groups: list[Group], lease: float
 ) -> list[dict[str, Any] | None] | None:
-    txid = uuid.uuid4().hex
     ledger_number = ledger_index(txid)
-    ledger = grid._ledger_by_index(ledger_number)
-    await call(ledger.start, txid, lease, token_key)
     answers = await asyncio.gather(
-        *(call(p.handle.tx_prepare, txid, ledger_number, lease, [a.op for a in members]) for p, members in groups),
+        *(
+            _send(g, TxPrepare(txid=txid, ledger=ledger_number, lease=lease, ops=tuple(a.op for a in g[2])))
+            for g in groups
+        ),
         return_exceptions=True,
     )
     reasons: list[dict[str, Any] | None] = [None] * len(actions)
     failure: BaseException | None = None
-    for (_, members), answer in zip(groups, answers, strict=True):
+    for group, answer in zip(groups, answers, strict=True):
         if isinstance(answer, BaseException):
             failure = failure or answer
             continue
-        for action, reason in zip(members, answer, strict=True):
+        for action, reason in zip(group[2], answer, strict=True):
             reasons[action.index] = reason
     grid._fault_point("prepared")
-    decision = "ABORTED"
-    if failure is None and not any(reasons):
-        decision = await call(ledger.decide, txid, "COMMITTED")
+    wanted = "COMMITTED" if failure is None and not any(reasons) else "ABORTED"
+    decision = await grid._decide(ledger_number, txid, wanted)
     if decision == "COMMITTED":
         grid._fault_point("decided")
-        # The transaction is committed from here on; a partition that misses this call
-        # finishes it from the ledger when its lock's lease runs out.
-        await asyncio.gather(*(call(p.handle.tx_commit, txid) for p, _ in groups), return_exceptions=True)
+        # Committed from here on: a partition that misses this message finishes the
+        # transaction from the ledger when its lock's lease runs out.
+        await asyncio.gather(*(_send(g, TxCommit(txid=txid)) for g in groups), return_exceptions=True)
         return None
-    await call(ledger.decide, txid, "ABORTED")
-    await asyncio.gather(*(call(p.handle.tx_abort, txid) for p, _ in groups), return_exceptions=True)
+    await asyncio.gather(*(_send(g, TxAbort(txid=txid)) for g in groups), return_exceptions=True)
     if failure is not None:
         raise failure
     if not any(reasons):  # every action prepared, but a recoverer aborted the attempt first
@@ -288,8 +302,11 @@ async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str,
         reads.append((body["TableName"], op, expressions, body))
     if len({(table, op.key.key) for table, op, _, _ in reads}) != len(reads):
         raise ValidationException("Transaction request cannot include multiple operations on one item")
+    conflicts = [False] * len(reads)
     for round_number in range(1, READ_ROUNDS + 1):
-        values, conflicts = await _read_round(grid, [(table, op) for table, op, _, _ in reads])
+        # Optimistic rounds first; under write contention, rounds that hold the items.
+        locking = round_number > OPTIMISTIC_READ_ROUNDS
+        values, conflicts = await _read_round(grid, [(table, op) for table, op, _, _ in reads], locking=locking)
         if values is not None:
             return {
                 "Responses": [
@@ -297,7 +314,7 @@ async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str,
                     for value, (_, _, expressions, body) in zip(values, reads, strict=True)
                 ]
             }
-        await asyncio.sleep(grid.retry_policy.backoff(round_number))
+        await asyncio.sleep(random.uniform(0, READ_BACKOFF_SECONDS * round_number))
     raise _canceled(
         [
             {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"} if c else None
@@ -306,34 +323,54 @@ async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str,
     )
 
 
-async def _read_round(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list[Any] | None, list[bool]]:
-    """One try: the values if they form a snapshot, else None and which items conflicted."""
-    by_partition: dict[str, tuple[PartitionRange, list[int]]] = {}
+async def _read_round(
+    grid: Grid, reads: list[tuple[str, GetOp]], *, locking: bool
+) -> tuple[list[Any] | None, list[bool]]:
+    """One try: the values if they form a snapshot, else None and which items conflicted.
+
+    Optimistic: read, then confirm nothing was written or locked since. Locking: read
+    and hold every item (refused where a write holds one), then release; items held
+    at once cannot change, so what was read is a snapshot.
+    """
+    by_partition: dict[str, tuple[TableRoute, PartitionRange, list[int]]] = {}
     for position, (table, op) in enumerate(reads):
-        partition = (await grid._route(table)).map.partition_for(op.key.hash)
-        by_partition.setdefault(partition.partition_id, (partition, []))[1].append(position)
+        route = await grid._route(table)
+        partition = route.map.partition_for(op.key.hash)
+        by_partition.setdefault(partition.partition_id, (route, partition, []))[2].append(position)
     groups = list(by_partition.values())
+
+    def keys(group: tuple[TableRoute, PartitionRange, list[int]]) -> tuple[StorageKey, ...]:
+        return tuple(reads[i][1].key for i in group[2])
+
+    reader = uuid.uuid4().hex if locking else None
+    lease = grid.transaction_lease
     try:
         answers = await asyncio.gather(
-            *(call(p.handle.tx_read, [reads[i][1].key for i in members]) for p, members in groups)
+            *(g[0].batcher_for(g[1]).submit(TxRead(keys=keys(g), lock_for=reader, lease=lease)) for g in groups)
         )
     except PartitionMovedError:
+        if reader is not None:
+            await asyncio.gather(*(g[0].batcher_for(g[1]).submit(TxAbort(txid=reader)) for g in groups))
         for table in {table for table, _ in reads}:
             await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
         return None, [False] * len(reads)
+    if reader is not None:
+        await asyncio.gather(
+            *(g[0].batcher_for(g[1]).submit(TxAbort(txid=reader)) for g in groups), return_exceptions=True
+        )
     values: list[Any] = [None] * len(reads)
     conflicts = [False] * len(reads)
-    for (_, members), (found, _) in zip(groups, answers, strict=True):
-        for position, value in zip(members, found, strict=True):
+    for group, (found, _) in zip(groups, answers, strict=True):
+        for position, value in zip(group[2], found, strict=True):
             values[position] = value
             conflicts[position] = value == "locked"
     if any(conflicts):
         return None, conflicts
-    if len(groups) > 1:  # one partition answers atomically; several must confirm nothing moved
+    if len(groups) > 1 and reader is None:  # one partition answers atomically; several must confirm
         confirmed = await asyncio.gather(
             *(
-                call(p.handle.tx_validate, [reads[i][1].key for i in members], since)
-                for (p, members), (_, since) in zip(groups, answers, strict=True)
+                g[0].batcher_for(g[1]).submit(TxValidate(keys=keys(g), since=since))
+                for g, (_, since) in zip(groups, answers, strict=True)
             )
         )
         if not all(confirmed):

@@ -184,6 +184,15 @@ def _remove_all(item: dict[str, Any], targets: list[tuple[str | int, ...]]) -> N
                 del target[index]
 
 
+def _past_old_end(old: Mapping[str, Any], resolved: tuple[str | int, ...]) -> bool:
+    """A list index beyond the end the list had before the update."""
+    last = resolved[-1]
+    if not isinstance(last, int):
+        return False
+    parent = get_path(old, resolved[:-1])
+    return isinstance(parent, list) and last >= len(parent)
+
+
 def apply_update(
     update: Update,
     item: Mapping[str, Any] | None,
@@ -211,7 +220,9 @@ def apply_update(
         _set(new, resolved, copy.deepcopy(value))
         updated.add(str(resolved[0]))
     removals = [applier.resolve(a.path) for a in update.actions if isinstance(a, RemoveAction)]
-    _remove_all(new, removals)
+    # REMOVE names what the old item holds: an index past the old end of a list must not
+    # take an element that a SET of this update just appended.
+    _remove_all(new, [resolved for resolved in removals if not _past_old_end(old, resolved)])
     updated.update(str(resolved[0]) for resolved in removals)
     for action in update.actions:
         if not isinstance(action, (AddAction, DeleteAction)):

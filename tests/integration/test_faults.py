@@ -35,7 +35,9 @@ async def test_dead_partition_fails_its_keys_only(grid_client: grid.Grid, make_t
     lost = [i for i in items if owner(i) == victim.partition_id]
     kept = [i for i in items if owner(i) != victim.partition_id]
     assert lost and kept
-    answers = await asyncio.gather(*(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in kept))
+    answers = await asyncio.gather(
+        *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in kept)
+    )
     assert all(a["Item"]["sku"] == i["sku"] for a, i in zip(answers, kept, strict=True))
 
     started = time.monotonic()

@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_partitions_spread_over_nodes_and_answer() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "tests.multinode.scenario"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -87,11 +87,7 @@ def test_the_import_finder_sees_nested_and_relative_imports() -> None:
 
 @pytest.mark.parametrize("path", CORE_MODULES)
 def test_core_modules_import_neither_ray_nor_actors(path: str) -> None:
-    bad = [
-        (module, line)
-        for module, _, line in imports_of(path)
-        if module.split(".")[0] in ("ray", "actors")
-    ]
+    bad = [(module, line) for module, _, line in imports_of(path) if module.split(".")[0] in ("ray", "actors")]
     assert bad == [], f"{path} imports {bad}"
 
 

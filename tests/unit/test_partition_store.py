@@ -276,9 +276,7 @@ def test_keys_outside_the_hash_range_are_refused_as_moved() -> None:
     bounds = PartitionMap.uniform_bounds(4)
     low, high = next((lo, hi) for lo, hi in bounds if not lo <= inside.hash < hi)
     store = PartitionStore(key_schema=SCHEMA, low=low, high=high, map_version=7)
-    owned = next(
-        catalog_item(c, "x") for c in range(1, 1000) if low <= storage_key(c, "x").hash < high
-    )
+    owned = next(catalog_item(c, "x") for c in range(1, 1000) if low <= storage_key(c, "x").hash < high)
     results = store.execute([put_op(SEED), put_op(owned), GetOp(key=inside), DeleteOp(key=inside)])
     assert isinstance(results[0], PartitionMovedError)
     assert results[0].details["map_version"] == 7

@@ -43,7 +43,10 @@ def nested_maps(wrappers: int, leaf: Any) -> Any:
         (Decimal("3.14"), Decimal("3.14")),
         (2**64, Decimal(2**64)),
         (Decimal("1E-130"), Decimal("1E-130")),
-        (Decimal("9.9999999999999999999999999999999999999E+125"), Decimal("9.9999999999999999999999999999999999999E+125")),
+        (
+            Decimal("9.9999999999999999999999999999999999999E+125"),
+            Decimal("9.9999999999999999999999999999999999999E+125"),
+        ),
         (Decimal("-12345678901234567890123456789012345678"), Decimal("-12345678901234567890123456789012345678")),
     ],
 )
@@ -217,7 +220,16 @@ def test_type_names() -> None:
         {"s": "a", "n": 1, "b": b"x", "t": True, "z": None, "l": [], "m": {}, "ss": {"a"}, "ns": {1}, "bs": {b"a"}}
     )
     assert {k: type_name(v) for k, v in normalized.items()} == {
-        "s": "S", "n": "N", "b": "B", "t": "BOOL", "z": "NULL", "l": "L", "m": "M", "ss": "SS", "ns": "NS", "bs": "BS",
+        "s": "S",
+        "n": "N",
+        "b": "B",
+        "t": "BOOL",
+        "z": "NULL",
+        "l": "L",
+        "m": "M",
+        "ss": "SS",
+        "ns": "NS",
+        "bs": "BS",
     }
 
 

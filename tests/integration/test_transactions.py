@@ -1,0 +1,339 @@
+"""TransactWriteItems and TransactGetItems through Ray: atomicity, reasons, isolation, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+import grid
+from grid.errors import (
+    IdempotentParameterMismatchException,
+    TransactionCanceledException,
+    TransactionConflictException,
+    ValidationException,
+)
+from tests.integration.conftest import unique_name
+from tests.seed import CATALOG_TABLE, catalog_item
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ACCOUNTS_TABLE = {
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+LEASE = 1.0
+
+
+class CoordinatorDied(Exception):
+    """Raised by a fault hook: the client stops mid-protocol, as if its process died."""
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def short_lease_client(grid_client: grid.Grid) -> AsyncIterator[grid.Grid]:
+    """A second client of the same grid whose transactions hold items for one second only."""
+    async with grid.connect(namespace=grid_client.namespace, transaction_lease=LEASE) as client:
+        yield client
+
+
+async def spread_ids(client: grid.Grid, table: str, count: int) -> list[str]:
+    """Account ids that fall in ``count`` different partitions (so a transaction takes two phases)."""
+    route = await client._route(table)
+    schema = route.spec.key_schema
+    chosen: dict[str, str] = {}
+    for number in range(1000):
+        candidate = f"acct-{number}"
+        partition = route.map.partition_for(schema.storage_key({"id": candidate}).hash).partition_id
+        chosen.setdefault(partition, candidate)
+        if len(chosen) == count:
+            return list(chosen.values())
+    raise AssertionError("not enough partitions")
+
+
+def key_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {"customer_id": item["customer_id"], "sku": item["sku"]}
+
+
+async def test_all_action_kinds_across_tables_apply_together(make_table: Any, grid_client: grid.Grid) -> None:
+    orders = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 3})
+    stock = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
+    await stock.put_item(Item={"id": "sku-1", "count": 5})
+    await stock.put_item(Item={"id": "sku-2", "count": 1})
+    await orders.put_item(Item=catalog_item(7, 99))
+    await grid_client.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": stock.name,
+                    "Key": {"id": "sku-1"},
+                    "UpdateExpression": "SET #c = #c - :one",
+                    "ConditionExpression": "#c >= :one",
+                    "ExpressionAttributeNames": {"#c": "count"},
+                    "ExpressionAttributeValues": {":one": 1},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": orders.name,
+                    "Item": catalog_item(7, 1),
+                    "ConditionExpression": "attribute_not_exists(sku)",
+                }
+            },
+            {"Delete": {"TableName": orders.name, "Key": key_of(catalog_item(7, 99))}},
+            {
+                "ConditionCheck": {
+                    "TableName": stock.name,
+                    "Key": {"id": "sku-2"},
+                    "ConditionExpression": "attribute_exists(id)",
+                }
+            },
+        ]
+    )
+    assert (await stock.get_item(Key={"id": "sku-1"}))["Item"]["count"] == 4
+    assert "Item" in await orders.get_item(Key=key_of(catalog_item(7, 1)))
+    assert await orders.get_item(Key=key_of(catalog_item(7, 99))) == {}
+
+
+async def test_cancellation_reasons_in_order_and_nothing_applied(make_table: Any, grid_client: grid.Grid) -> None:
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
+    await table.put_item(Item={"id": "a", "balance": 10})
+    await table.put_item(Item={"id": "b", "balance": 0})
+    with pytest.raises(TransactionCanceledException) as failure:
+        await grid_client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table.name,
+                        "Key": {"id": "a"},
+                        "UpdateExpression": "SET balance = :z",
+                        "ExpressionAttributeValues": {":z": 0},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": table.name,
+                        "Key": {"id": "b"},
+                        "ConditionExpression": "balance > :z",
+                        "ExpressionAttributeValues": {":z": 0},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+                {"Put": {"TableName": table.name, "Item": {"id": "c"}}},
+            ]
+        )
+    reasons = failure.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed", "None"]
+    assert reasons[1]["Item"] == {"id": "b", "balance": Decimal(0)}
+    assert failure.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert (await table.get_item(Key={"id": "a"}))["Item"]["balance"] == 10
+    assert await table.get_item(Key={"id": "c"}) == {}
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (
+            lambda t: [
+                {"Put": {"TableName": t, "Item": {"id": "x"}}},
+                {"Delete": {"TableName": t, "Key": {"id": "x"}}},
+            ],
+            "multiple operations on one item",
+        ),
+        (lambda t: [{"Put": {"TableName": t, "Item": {"id": str(i)}}} for i in range(101)], "100"),
+        (lambda t: [], "1"),
+        (lambda t: [{"Get": {"TableName": t, "Key": {"id": "x"}}}], "exactly one"),
+        (lambda t: [{"ConditionCheck": {"TableName": t, "Key": {"id": "x"}}}], "ConditionExpression"),
+        (
+            lambda t: (
+                [{"Put": {"TableName": t, "Item": {"id": "x", "big": "x" * 300_000}}} for _ in range(1)]
+                + [{"Put": {"TableName": t, "Item": {"id": str(i), "big": "x" * 300_000}}} for i in range(14)]
+            ),
+            "4 MB",
+        ),
+    ],
+)
+async def test_bad_transactions_are_refused(make_table: Any, grid_client: grid.Grid, items: Any, message: str) -> None:
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 1})
+    with pytest.raises(ValidationException, match=message):
+        await grid_client.transact_write_items(TransactItems=items(table.name))
+    assert (await table.scan(Select="COUNT"))["Count"] == 0
+
+
+async def test_idempotent_token(make_table: Any, grid_client: grid.Grid) -> None:
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
+    token = uuid.uuid4().hex
+    actions = [
+        {
+            "Update": {
+                "TableName": table.name,
+                "Key": {"id": "a"},
+                "UpdateExpression": "ADD hits :one",
+                "ExpressionAttributeValues": {":one": 1},
+            }
+        },
+        {
+            "Update": {
+                "TableName": table.name,
+                "Key": {"id": "b"},
+                "UpdateExpression": "ADD hits :one",
+                "ExpressionAttributeValues": {":one": 1},
+            }
+        },
+    ]
+    assert await grid_client.transact_write_items(TransactItems=actions, ClientRequestToken=token) == {}
+    assert await grid_client.transact_write_items(TransactItems=actions, ClientRequestToken=token) == {}
+    assert (await table.get_item(Key={"id": "a"}))["Item"]["hits"] == 1
+    assert (await table.get_item(Key={"id": "b"}))["Item"]["hits"] == 1
+    with pytest.raises(IdempotentParameterMismatchException):
+        await grid_client.transact_write_items(TransactItems=actions[:1], ClientRequestToken=token)
+
+
+async def test_a_dead_coordinator_after_prepare_is_aborted_and_unlocks(
+    make_table: Any, short_lease_client: grid.Grid, grid_client: grid.Grid
+) -> None:
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
+    a, b = await spread_ids(grid_client, table.name, 2)
+    await table.put_item(Item={"id": a, "balance": 10})
+    await table.put_item(Item={"id": b, "balance": 10})
+
+    def die(point: str) -> None:
+        if point == "prepared":
+            raise CoordinatorDied(point)
+
+    short_lease_client._fault_hook = die
+    try:
+        with pytest.raises(CoordinatorDied):
+            await transfer(short_lease_client, table.name, a, b, 5, checked=False)
+    finally:
+        short_lease_client._fault_hook = None
+    # The items are locked now: single-item writes conflict, other transactions are canceled.
+    with pytest.raises(TransactionConflictException):
+        await table.put_item(Item={"id": a, "balance": 99})
+    with pytest.raises(TransactionCanceledException) as failure:
+        await transfer(grid_client, table.name, a, b, 1, checked=False)
+    assert "TransactionConflict" in {r["Code"] for r in failure.value.cancellation_reasons}
+    # After the lease the partitions ask the ledger, which aborts: nothing changed, nothing locked.
+    await asyncio.sleep(LEASE + 1.0)
+    assert (await table.get_item(Key={"id": a}))["Item"]["balance"] == 10
+    await table.put_item(Item={"id": a, "balance": 10})
+
+
+async def test_a_dead_coordinator_after_the_decision_is_committed(
+    make_table: Any, short_lease_client: grid.Grid
+) -> None:
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
+    a, b = await spread_ids(short_lease_client, table.name, 2)
+    await table.put_item(Item={"id": a, "balance": 10})
+    await table.put_item(Item={"id": b, "balance": 10})
+
+    def die(point: str) -> None:
+        if point == "decided":
+            raise CoordinatorDied(point)
+
+    short_lease_client._fault_hook = die
+    try:
+        with pytest.raises(CoordinatorDied):
+            await transfer(short_lease_client, table.name, a, b, 5, checked=False)
+    finally:
+        short_lease_client._fault_hook = None
+    await asyncio.sleep(LEASE + 1.0)
+    snapshot = await short_lease_client.transact_get_items(
+        TransactItems=[{"Get": {"TableName": table.name, "Key": {"id": i}}} for i in (a, b)]
+    )
+    assert [r["Item"]["balance"] for r in snapshot["Responses"]] == [5, 15]
+
+
+async def transfer(
+    client: grid.Grid, table: str, source: str, target: str, amount: int, *, checked: bool = True
+) -> None:
+    await client.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"id": source},
+                    "UpdateExpression": "SET balance = balance - :a",
+                    **({"ConditionExpression": "balance >= :a"} if checked else {}),
+                    "ExpressionAttributeValues": {":a": amount},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"id": target},
+                    "UpdateExpression": "SET balance = balance + :a",
+                    "ExpressionAttributeValues": {":a": amount},
+                }
+            },
+        ]
+    )
+
+
+async def test_transfers_keep_the_total_at_every_snapshot(
+    make_table: Any, grid_client: grid.Grid, short_lease_client: grid.Grid
+) -> None:
+    """Concurrent transfers (some failing their conditions, some coordinators dying) never break the total."""
+    table = await make_table(TableName=unique_name("bank"), **ACCOUNTS_TABLE, GridSettings={"Partitions": 4})
+    accounts = [f"acct-{i}" for i in range(16)]
+    await asyncio.gather(*(table.put_item(Item={"id": a, "balance": 100}) for a in accounts))
+    total = 100 * len(accounts)
+    rng = random.Random(7)
+    stop = asyncio.Event()
+    outcomes = {"committed": 0, "canceled": 0, "died": 0}
+    snapshots: list[int] = []
+
+    dying = asyncio.Event()
+
+    def sometimes_die(point: str) -> None:
+        if dying.is_set() and rng.random() < 0.03:
+            raise CoordinatorDied(point)
+
+    short_lease_client._fault_hook = sometimes_die
+
+    async def worker(client: grid.Grid) -> None:
+        while not stop.is_set():
+            source, target = rng.sample(accounts, 2)
+            try:
+                await transfer(client, table.name, source, target, rng.randint(1, 150))
+                outcomes["committed"] += 1
+            except TransactionCanceledException:
+                outcomes["canceled"] += 1
+            except CoordinatorDied:
+                outcomes["died"] += 1
+            await asyncio.sleep(rng.uniform(0, 0.02))
+
+    async def auditor() -> None:
+        while not stop.is_set():
+            try:
+                snapshot = await grid_client.transact_get_items(
+                    TransactItems=[{"Get": {"TableName": table.name, "Key": {"id": a}}} for a in accounts]
+                )
+            except TransactionCanceledException:
+                continue
+            snapshots.append(sum(r["Item"]["balance"] for r in snapshot["Responses"]))
+
+    tasks = [asyncio.create_task(worker(grid_client)) for _ in range(6)]
+    tasks += [asyncio.create_task(worker(short_lease_client)) for _ in range(3)]
+    tasks.append(asyncio.create_task(auditor()))
+    await asyncio.sleep(3.0)  # first without failures, then with coordinators dying mid-protocol
+    dying.set()
+    await asyncio.sleep(3.0)
+    stop.set()
+    await asyncio.gather(*tasks)
+    short_lease_client._fault_hook = None
+    await asyncio.sleep(LEASE + 1.0)  # dead coordinators' transactions get finished by the partitions
+
+    assert outcomes["committed"] > 20 and outcomes["canceled"] > 0 and outcomes["died"] > 0, outcomes
+    assert len(snapshots) >= 3 and all(s == total for s in snapshots), (outcomes, snapshots[:20])
+    final = await grid_client.transact_get_items(
+        TransactItems=[{"Get": {"TableName": table.name, "Key": {"id": a}}} for a in accounts]
+    )
+    balances = [r["Item"]["balance"] for r in final["Responses"]]
+    assert sum(balances) == total and min(balances) >= 0
