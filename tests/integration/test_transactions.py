@@ -213,7 +213,9 @@ async def test_a_dead_coordinator_after_prepare_is_aborted_and_unlocks(
             await transfer(short_lease_client, table.name, a, b, 5, checked=False)
     finally:
         short_lease_client._fault_hook = None
-    # The items are locked now: single-item writes conflict, other transactions are canceled.
+    # The items are locked now: reads see the last committed image, single-item writes
+    # conflict, other transactions are canceled.
+    assert (await table.get_item(Key={"id": a}))["Item"]["balance"] == 10
     with pytest.raises(TransactionConflictException):
         await table.put_item(Item={"id": a, "balance": 99})
     with pytest.raises(TransactionCanceledException) as failure:
@@ -337,3 +339,21 @@ async def test_transfers_keep_the_total_at_every_snapshot(
     )
     balances = [r["Item"]["balance"] for r in final["Responses"]]
     assert sum(balances) == total and min(balances) >= 0
+
+
+async def test_committed_transactions_reach_each_partitions_change_log(make_table: Any, grid_client: grid.Grid) -> None:
+    """The change log (what streams read) holds one record per item a transaction changed."""
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
+    a, b = await spread_ids(grid_client, table.name, 2)
+    await table.put_item(Item={"id": a, "balance": 10})
+    await table.put_item(Item={"id": b, "balance": 10})
+    await transfer(grid_client, table.name, a, b, 3)
+    route = await grid_client._route(table.name)
+    records = []
+    for partition in route.map.ranges:
+        records.extend(await partition.handle.read_log.remote(0))
+    modified = [r for r in records if r.event.name == "MODIFY"]
+    assert len(modified) == 2
+    from grid._codec import decode_item
+
+    assert sorted(decode_item(r.new_image)["balance"] for r in modified) == [7, 13]
