@@ -8,45 +8,52 @@ whichever trims first, so memory stays bounded under a steady write load.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass
-from enum import IntEnum
-from typing import NamedTuple
 
-__all__ = ["ChangeEvent", "ChangeLog", "ChangeRecord", "RetentionPolicy"]
+from grid._changes import ChangeEvent, ChangeRecord, LogSlice
 
-
-class ChangeEvent(IntEnum):
-    INSERT = 1
-    MODIFY = 2
-    REMOVE = 3
-
-
-class ChangeRecord(NamedTuple):
-    """One accepted write. ``key`` is the storage key; images are encoded items."""
-
-    sequence: int
-    event: ChangeEvent
-    key: bytes
-    old_image: bytes | None
-    new_image: bytes | None
-    timestamp: float
+__all__ = ["ChangeEvent", "ChangeLog", "ChangeRecord", "LogSlice", "RetentionPolicy", "Shard"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetentionPolicy:
+    """Records are trimmed once older than ``max_age_seconds`` or beyond the newest ``max_records``."""
+
     max_records: int = 100_000
     max_age_seconds: float = 24 * 3600.0
+
+
+@dataclass(slots=True, kw_only=True)
+class Shard:
+    """A stretch of one log, as DynamoDB Streams shows it: closed by a split, its children name it."""
+
+    shard_id: str
+    parent_id: str | None
+    first_sequence: int
+    last_sequence: int | None = None  # set when the shard closes
+
+    def describe(self) -> tuple[str, str | None, int, int | None]:
+        return (self.shard_id, self.parent_id, self.first_sequence, self.last_sequence)
 
 
 class ChangeLog:
     """Append-only within retention; sequence numbers start at 1 and never repeat."""
 
-    def __init__(self, retention: RetentionPolicy | None = None, *, first_sequence: int = 1) -> None:
-        self._retention = retention or RetentionPolicy()
+    def __init__(
+        self,
+        retention: RetentionPolicy | None = None,
+        *,
+        first_sequence: int = 1,
+        shard_id: str = "shard-0",
+        parent_shard_id: str | None = None,
+    ) -> None:
+        self.retention = retention or RetentionPolicy()
         self._records: deque[ChangeRecord] = deque()
         self._next_sequence = first_sequence
+        self.shards: list[Shard] = [Shard(shard_id=shard_id, parent_id=parent_shard_id, first_sequence=first_sequence)]
 
     def append(self, event: ChangeEvent, key: bytes, old_image: bytes | None, new_image: bytes | None) -> ChangeRecord:
         record = ChangeRecord(self._next_sequence, event, key, old_image, new_image, time.time())
@@ -70,15 +77,29 @@ class ChangeLog:
             return []
         start = max(0, after + 1 - self._records[0].sequence)
         stop = len(self._records) if limit is None else min(len(self._records), start + limit)
-        return [self._records[i] for i in range(start, stop)]
+        if start >= stop:
+            return []
+        return list(itertools.islice(self._records, start, stop))
 
     def __len__(self) -> int:
         return len(self._records)
 
+    def open_shard(self, shard_id: str) -> Shard:
+        """Close the current shard after the last record and start a child of it."""
+        current = self.shards[-1]
+        current.last_sequence = self.last_sequence
+        child = Shard(shard_id=shard_id, parent_id=current.shard_id, first_sequence=self._next_sequence)
+        self.shards.append(child)
+        return child
+
+    def trim(self, now: float | None = None) -> None:
+        """Drop what retention no longer keeps (also called by a timer: age trims without writes)."""
+        self._trim(time.time() if now is None else now)
+
     def _trim(self, now: float) -> None:
         records = self._records
-        while len(records) > self._retention.max_records:
+        while len(records) > self.retention.max_records:
             records.popleft()
-        horizon = now - self._retention.max_age_seconds
+        horizon = now - self.retention.max_age_seconds
         while records and records[0].timestamp < horizon:
             records.popleft()

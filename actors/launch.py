@@ -13,9 +13,9 @@ from typing import Any
 import ray
 
 from actors.partition import PartitionActor
-from grid._naming import ledger_actor_name, partition_actor_name, router_actor_name
+from grid._naming import ledger_actor_name, partition_actor_name, router_actor_name, stream_actor_name
 
-__all__ = ["get_or_start_ledger", "get_or_start_router", "start_partition"]
+__all__ = ["get_or_start_ledger", "get_or_start_router", "start_partition", "start_stream"]
 
 # Async actors interleave calls only at awaits, and ours never await mid-operation;
 # the limit just bounds how many calls queue inside the actor.
@@ -55,6 +55,23 @@ def get_or_start_ledger(namespace: str, index: int) -> Any:
             max_concurrency=MAX_CONCURRENCY,
         )
         .remote()
+    )
+
+
+def start_stream(namespace: str, *, table_name: str, table_id: str, label: str) -> Any:
+    """The stream actor of one table stream (one per stream: it fans out to every subscriber)."""
+    from actors.stream import StreamActor
+
+    return (
+        ray.remote(StreamActor)
+        .options(
+            name=stream_actor_name(table_id, label),
+            namespace=namespace,
+            lifetime="detached",
+            num_cpus=0,
+            max_concurrency=MAX_CONCURRENCY,
+        )
+        .remote(namespace=namespace, table_name=table_name, table_id=table_id)
     )
 
 

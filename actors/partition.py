@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from actors.change_log import ChangeRecord, RetentionPolicy
+from actors.change_log import RetentionPolicy
 from actors.ledger import ABORTED, COMMITTED
 from actors.partition_store import PartitionStore
 from actors.transaction_participant import TransactionParticipant
+from grid._changes import ChangeRecord, LogSlice
 from grid._keys import KeySchema
 from grid._requests import (
     Page,
@@ -56,8 +57,14 @@ class PartitionActor:
         self.partition_id = partition_id
         self.namespace = grid_namespace
         self.store = PartitionStore(
-            key_schema=key_schema, low=low, high=high, map_version=map_version, retention=retention
+            key_schema=key_schema,
+            low=low,
+            high=high,
+            map_version=map_version,
+            retention=retention,
+            shard_id=f"shardId-{partition_id}-0",
         )
+        self._log_advanced = asyncio.Event()  # replaced each time it fires: waiters hold their own
         self.transactions = TransactionParticipant(self.store)
         self._sweeper: asyncio.Task[None] | None = None
         self._ledgers: dict[int, Any] = {}
@@ -72,6 +79,7 @@ class PartitionActor:
         errors as values in their positions.
         """
         results: list[Any] = []
+        before = self.store.log.last_sequence
         for wire in wire_ops:
             message = op_from_wire(wire)
             if isinstance(message, TX_MESSAGES):
@@ -79,9 +87,16 @@ class PartitionActor:
                 continue
             result = self.store.execute_one(message)
             results.append(result.to_wire() if isinstance(result, WriteResult) else result)
+        self._wake_log_readers(before)
         return results
 
+    def _wake_log_readers(self, before: int) -> None:
+        if self.store.log.last_sequence != before:
+            self._log_advanced.set()
+            self._log_advanced = asyncio.Event()
+
     def _transaction(self, message: TxMessage) -> Any:
+        """One transaction message (commits write through the store, so they reach the log)."""
         try:
             if isinstance(message, TxPrepare):
                 self._ensure_sweeper()
@@ -112,17 +127,49 @@ class PartitionActor:
         except GridError as error:
             return error
 
-    async def split_off(self, at: int, map_version: int) -> list[tuple[bytes, bytes]]:
-        return self.store.split_off(at, map_version)
+    async def split_off(self, at: int, map_version: int) -> tuple[list[tuple[bytes, bytes]], str]:
+        """Hand over ``[at, high)``; answers its items and the stream shard that closed."""
+        closed = self.store.log.shards[-1].shard_id
+        entries = self.store.split_off(
+            at, map_version, child_shard_id=f"shardId-{self.partition_id}-{len(self.store.log.shards)}"
+        )
+        return entries, closed
 
-    async def ingest(self, entries: list[tuple[bytes, bytes]]) -> None:
+    async def ingest(self, entries: list[tuple[bytes, bytes]], parent_shard_id: str | None = None) -> None:
+        """Take over a split's items; this partition's stream shard is a child of ``parent_shard_id``."""
         self.store.ingest(entries)
+        if parent_shard_id is not None:
+            self.store.log.shards[0].parent_id = parent_shard_id
 
     async def set_map_version(self, version: int) -> None:
         self.store.set_map_version(version)
 
     async def read_log(self, after: int = 0, limit: int | None = None) -> list[ChangeRecord]:
         return self.store.log.read(after, limit)
+
+    async def wait_log(self, after: int, limit: int, timeout: float) -> LogSlice:
+        """Change records after ``after`` (waiting up to ``timeout`` for one), with the shard lineage.
+
+        The stream actor long-polls this; writes only set an event per batch.
+        """
+        log = self.store.log
+        log.trim()
+        if log.last_sequence <= after:
+            waiter = self._log_advanced
+            try:
+                await asyncio.wait_for(waiter.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return LogSlice(
+            records=log.read(after, limit),
+            shards=[shard.describe() for shard in log.shards],
+            first_retained=log.first_retained_sequence,
+            last_sequence=log.last_sequence,
+        )
+
+    async def set_retention(self, max_records: int, max_age_seconds: float) -> None:
+        self.store.log.retention = RetentionPolicy(max_records=max_records, max_age_seconds=max_age_seconds)
+        self.store.log.trim()
 
     # -- transactions whose coordinator went quiet -----------------------------------------
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from actors.change_log import ChangeEvent, ChangeLog, RetentionPolicy
+from actors.change_log import ChangeLog, RetentionPolicy
+from grid._changes import ChangeEvent
 from grid._codec import decode_item, encode_item
 from grid._expressions import apply_update, evaluate_condition, parse_condition, parse_update
 from grid._keys import KeySchema, StorageKey, hash_position
@@ -69,12 +70,14 @@ class PartitionStore:
         high: int,
         map_version: int = 1,
         retention: RetentionPolicy | None = None,
+        shard_id: str = "shard-0",
+        parent_shard_id: str | None = None,
     ) -> None:
         self.key_schema = key_schema
         self.low = low
         self.high = high
         self.map_version = map_version
-        self.log = ChangeLog(retention)
+        self.log = ChangeLog(retention, shard_id=shard_id, parent_shard_id=parent_shard_id)
         self._items: dict[bytes, bytes] = {}
         self._index: SortedList = SortedList()
         self._stored_bytes = 0
@@ -277,7 +280,7 @@ class PartitionStore:
 
     # -- ownership changes and introspection --------------------------------------
 
-    def split_off(self, at: int, map_version: int) -> list[tuple[bytes, bytes]]:
+    def split_off(self, at: int, map_version: int, child_shard_id: str | None = None) -> list[tuple[bytes, bytes]]:
         """Give up ``[at, high)``: return its items and refuse their keys from now on.
 
         Refused (``TransactionInProgressException``, retry later) while a transaction
@@ -294,6 +297,8 @@ class PartitionStore:
         self._stored_bytes -= sum(len(data) for _, data in entries)
         self.high = at
         self.map_version = map_version
+        if child_shard_id is not None:
+            self.log.open_shard(child_shard_id)  # the stream's old shard closes; records go on in a child
         return entries
 
     def ingest(self, entries: Iterable[tuple[bytes, bytes]]) -> None:

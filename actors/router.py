@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 import ray
 
-from actors.launch import start_partition
+from actors.launch import start_partition, start_stream
 from grid._partition_map import PartitionMap, PartitionRange
-from grid._schema import TableSpec
+from grid._schema import StreamSpecification, TableSpec, billing_settings
 from grid.errors import (
     GridError,
     ResourceInUseException,
@@ -30,10 +31,26 @@ __all__ = ["RouterActor"]
 
 
 @dataclass(slots=True, kw_only=True)
+class TableStream:
+    """One stream of a table: its stream actor and how DynamoDB Streams names it."""
+
+    view_type: str
+    label: str
+    arn: str
+    handle: Any
+    status: str = "ENABLED"
+
+
+@dataclass(slots=True, kw_only=True)
 class TableEntry:
     spec: TableSpec
     status: str
     partition_map: PartitionMap | None = None
+    streams: list[TableStream] = field(default_factory=list)  # the newest last
+
+    @property
+    def stream(self) -> TableStream | None:
+        return self.streams[-1] if self.streams else None
 
 
 class RouterActor:
@@ -71,8 +88,82 @@ class RouterActor:
         entry.partition_map = PartitionMap(
             table_name=spec.name, table_id=spec.table_id, version=1, ranges=tuple(ranges)
         )
+        stream = params.get("StreamSpecification")
+        if stream is not None and StreamSpecification.from_params(stream).enabled:
+            await self._enable_stream(entry, StreamSpecification.from_params(stream))
         entry.status = "ACTIVE"
-        return spec.describe(status="ACTIVE", partitions=len(ranges))
+        return await self._describe(entry)
+
+    async def update_table(self, name: str, params: dict[str, Any]) -> dict[str, Any] | GridError:
+        """DynamoDB's UpdateTable: for now the stream and the provisioned throughput."""
+        entry = self._tables.get(name)
+        if entry is None or entry.status != "ACTIVE":
+            return _not_found(name)
+        unknown = set(params) - {"TableName", "StreamSpecification", "ProvisionedThroughput", "BillingMode"}
+        if unknown:
+            return ValidationException(f"Unsupported UpdateTable parameters: {', '.join(sorted(unknown))}")
+        try:
+            if "StreamSpecification" in params:
+                wanted = StreamSpecification.from_params(params["StreamSpecification"])
+                current = entry.stream if entry.stream is not None and entry.stream.status == "ENABLED" else None
+                if wanted.enabled and current is not None:
+                    return ValidationException(f"Table already has an enabled stream: {current.arn}")
+                if not wanted.enabled and current is None:
+                    return ValidationException("Table does not have a stream enabled")
+                if wanted.enabled:
+                    await self._enable_stream(entry, wanted)
+                elif current is not None:
+                    current.status = "DISABLED"  # still readable until its records age out
+            if "ProvisionedThroughput" in params or "BillingMode" in params:
+                mode, throughput = billing_settings(
+                    params.get("BillingMode", entry.spec.billing_mode),
+                    params.get("ProvisionedThroughput", _throughput_params(entry.spec)),
+                )
+                entry.spec = replace(entry.spec, billing_mode=mode, provisioned_throughput=throughput)
+        except GridError as error:
+            return error
+        return await self._describe(entry)
+
+    # -- streams ---------------------------------------------------------------------
+
+    async def _enable_stream(self, entry: TableEntry, wanted: StreamSpecification) -> None:
+        assert entry.partition_map is not None and wanted.view_type is not None
+        settings = entry.spec.grid_settings
+        await asyncio.gather(
+            *(
+                r.handle.set_retention.remote(settings.stream_retention_records, settings.stream_retention_seconds)
+                for r in entry.partition_map.ranges
+            )
+        )
+        label = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        handle = start_stream(self._namespace, table_name=entry.spec.name, table_id=entry.spec.table_id, label=label)
+        await handle.start.remote([(r.partition_id, r.handle) for r in entry.partition_map.ranges])
+        arn = f"{entry.spec.arn}/stream/{label}"
+        entry.streams.append(TableStream(view_type=wanted.view_type, label=label, arn=arn, handle=handle))
+
+    async def list_streams(self, table_name: str | None) -> list[dict[str, Any]]:
+        return [
+            {"StreamArn": stream.arn, "TableName": name, "StreamLabel": stream.label}
+            for name, entry in sorted(self._tables.items())
+            if table_name is None or name == table_name
+            for stream in entry.streams
+        ]
+
+    async def get_stream(self, arn: str) -> dict[str, Any] | GridError:
+        """What a stream client needs: the stream actor, the view type and the key schema."""
+        for entry in self._tables.values():
+            for stream in entry.streams:
+                if stream.arn == arn:
+                    return {
+                        "handle": stream.handle,
+                        "view_type": stream.view_type,
+                        "key_schema": entry.spec.key_schema,
+                        "table_name": entry.spec.name,
+                        "label": stream.label,
+                        "status": stream.status,
+                        "arn": stream.arn,
+                    }
+        return ResourceNotFoundException(f"Requested resource not found: Stream: {arn} not found")
 
     async def delete_table(self, name: str) -> dict[str, Any] | GridError:
         entry = self._tables.get(name)
@@ -88,6 +179,8 @@ class RouterActor:
         assert entry.partition_map is not None
         for partition in entry.partition_map.ranges:
             ray.kill(partition.handle, no_restart=True)
+        for stream in entry.streams:
+            ray.kill(stream.handle, no_restart=True)
         return description
 
     async def describe_table(self, name: str) -> dict[str, Any] | GridError:
@@ -139,22 +232,22 @@ class RouterActor:
             new_id = f"p{len(current.ranges)}-{uuid.uuid4().hex[:8]}"
             handle = self._start_partition(entry.spec, new_id, at, source.high, map_version=version)
             await handle.ready.remote()
-            moved = await self._split_off_when_unlocked(source.handle, at, version)
-            await handle.ingest.remote(moved)
+            moved, closed_shard = await self._split_off_when_unlocked(source.handle, at, version)
+            await handle.ingest.remote(moved, closed_shard)
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
             return entry.partition_map
 
     # -- helpers ---------------------------------------------------------------------
 
     @staticmethod
-    async def _split_off_when_unlocked(handle: Any, at: int, version: int) -> list[tuple[bytes, bytes]]:
+    async def _split_off_when_unlocked(handle: Any, at: int, version: int) -> tuple[list[tuple[bytes, bytes]], str]:
         """Split off ``[at, ...)``, waiting out transactions that hold items there."""
         from ray.exceptions import RayTaskError
 
         for _ in range(600):
             try:
-                moved: list[tuple[bytes, bytes]] = await handle.split_off.remote(at, version)
-                return moved
+                answer: tuple[list[tuple[bytes, bytes]], str] = await handle.split_off.remote(at, version)
+                return answer
             except RayTaskError as error:
                 if not isinstance(error.cause, TransactionInProgressException):
                     raise
@@ -185,7 +278,23 @@ class RouterActor:
             stats = [answer for answer in answers if isinstance(answer, dict)]  # a dead partition counts nothing
             items = sum(s["item_count"] for s in stats)
             size = sum(s["size_bytes"] for s in stats)
-        return entry.spec.describe(status=entry.status, item_count=items, size_bytes=size, partitions=partitions)
+        description = entry.spec.describe(status=entry.status, item_count=items, size_bytes=size, partitions=partitions)
+        stream = entry.stream
+        if stream is not None:
+            enabled = stream.status == "ENABLED"
+            description["StreamSpecification"] = StreamSpecification(
+                enabled=enabled, view_type=stream.view_type if enabled else None
+            ).describe()
+            description["LatestStreamArn"] = stream.arn
+            description["LatestStreamLabel"] = stream.label
+        return description
+
+
+def _throughput_params(spec: TableSpec) -> dict[str, int] | None:
+    if spec.provisioned_throughput is None:
+        return None
+    read, write = spec.provisioned_throughput
+    return {"ReadCapacityUnits": read, "WriteCapacityUnits": write}
 
 
 def _not_found(name: str) -> ResourceNotFoundException:

@@ -22,6 +22,7 @@ from grid._partition_map import PartitionMap, PartitionRange
 from grid._requests import GetOp, ItemOp, Page, QueryRequest, ScanRequest, WriteResult
 from grid._retry import RetryPolicy
 from grid._schema import TableSpec, check_table_name
+from grid._streams import describe_stream, get_records, get_shard_iterator, list_streams
 from grid._table import Table
 from grid._transactions import DEFAULT_LEASE_SECONDS, transact_get_items, transact_write_items
 from grid._transport import RayTransport, call
@@ -185,6 +186,31 @@ class Grid:
         self._check_open()
         name = self._table_name_param(params)
         return {"Table": await call(self._transport.router.describe_table, name)}
+
+    async def update_table(self, **params: Any) -> dict[str, Any]:
+        """Change a table: ``StreamSpecification`` (enable or disable its stream), ``ProvisionedThroughput``."""
+        self._check_open()
+        name = check_table_name(params.get("TableName"))
+        description = await call(self._transport.router.update_table, name, dict(params))
+        return {"TableDescription": description}
+
+    # -- DynamoDB Streams ------------------------------------------------------------------
+
+    async def list_streams(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        return await list_streams(self, params)
+
+    async def describe_stream(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        return await describe_stream(self, params)
+
+    async def get_shard_iterator(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        return await get_shard_iterator(self, params)
+
+    async def get_records(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        return await get_records(self, params)
 
     async def list_tables(self, **params: Any) -> dict[str, Any]:
         self._check_open()

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import xxhash
 
-__all__ = ["LEDGER_COUNT", "ledger_actor_name", "ledger_index", "partition_actor_name", "router_actor_name"]
+__all__ = [
+    "LEDGER_COUNT",
+    "ledger_actor_name",
+    "ledger_index",
+    "partition_actor_name",
+    "router_actor_name",
+    "stream_actor_name",
+]
 
 ROUTER_ACTOR = "grid-router"
 # Transaction ledgers per grid: decisions spread over them by transaction id.
@@ -30,3 +37,7 @@ def ledger_actor_name(index: int) -> str:
 def ledger_index(txid: str) -> int:
     """Which ledger holds ``txid``'s decision (stable across processes)."""
     return xxhash.xxh32_intdigest(txid.encode("utf-8")) % LEDGER_COUNT
+
+
+def stream_actor_name(table_id: str, label: str) -> str:
+    return f"grid-stream-{table_id}-{label}"

@@ -16,7 +16,7 @@ from typing import Any
 from grid._keys import KEY_TYPES, KeySchema
 from grid.errors import ValidationException
 
-__all__ = ["GridSettings", "TableSpec"]
+__all__ = ["STREAM_VIEW_TYPES", "GridSettings", "StreamSpecification", "TableSpec"]
 
 _TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 DEFAULT_PARTITIONS = 4
@@ -33,11 +33,25 @@ def check_table_name(name: Any) -> str:
     return name
 
 
+def _positive_number(params: Mapping[str, Any], name: str, default: Any, kind: type, low: Any, high: Any) -> Any:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+        raise ValidationException(f"GridSettings.{name} must be a {kind.__name__} from {low} to {high}")
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GridSettings:
-    """grid's own table settings, beyond DynamoDB's (``GridSettings={...}`` in create_table)."""
+    """grid's own table settings, beyond DynamoDB's (``GridSettings={...}`` in create_table).
+
+    ``StreamRetentionSeconds`` (24 hours by default, as DynamoDB) and
+    ``StreamRetentionRecords`` (per partition) bound how much change history a
+    partition keeps while the table has a stream; whichever trims first wins.
+    """
 
     partitions: int = DEFAULT_PARTITIONS
+    stream_retention_seconds: float = 24 * 3600.0
+    stream_retention_records: int = 1_000_000
 
     @classmethod
     def from_params(cls, params: Any) -> GridSettings:
@@ -45,16 +59,55 @@ class GridSettings:
             return cls()
         if not isinstance(params, Mapping):
             raise ValidationException("GridSettings must be a map")
-        unknown = set(params) - {"Partitions"}
+        unknown = set(params) - {"Partitions", "StreamRetentionSeconds", "StreamRetentionRecords"}
         if unknown:
             raise ValidationException(f"Unknown GridSettings: {', '.join(sorted(unknown))}")
-        partitions = params.get("Partitions", DEFAULT_PARTITIONS)
-        if isinstance(partitions, bool) or not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
-            raise ValidationException(f"GridSettings.Partitions must be an integer from 1 to {MAX_PARTITIONS}")
-        return cls(partitions=partitions)
+        return cls(
+            partitions=_positive_number(params, "Partitions", DEFAULT_PARTITIONS, int, 1, MAX_PARTITIONS),
+            stream_retention_seconds=float(
+                _positive_number(params, "StreamRetentionSeconds", 24 * 3600.0, (int, float), 1, 7 * 24 * 3600)  # type: ignore[arg-type]
+            ),
+            stream_retention_records=_positive_number(
+                params, "StreamRetentionRecords", 1_000_000, int, 100, 100_000_000
+            ),
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"Partitions": self.partitions}
+        return {
+            "Partitions": self.partitions,
+            "StreamRetentionSeconds": self.stream_retention_seconds,
+            "StreamRetentionRecords": self.stream_retention_records,
+        }
+
+
+STREAM_VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamSpecification:
+    """DynamoDB's ``StreamSpecification``: whether the table has a stream, and what its records hold."""
+
+    enabled: bool
+    view_type: str | None = None
+
+    @classmethod
+    def from_params(cls, raw: Any) -> StreamSpecification:
+        if not isinstance(raw, Mapping) or "StreamEnabled" not in raw or set(raw) - {"StreamEnabled", "StreamViewType"}:
+            raise ValidationException("StreamSpecification must be a map with StreamEnabled and StreamViewType")
+        enabled, view_type = raw["StreamEnabled"], raw.get("StreamViewType")
+        if not isinstance(enabled, bool):
+            raise ValidationException("StreamSpecification.StreamEnabled must be a boolean")
+        if enabled and view_type not in STREAM_VIEW_TYPES:
+            raise ValidationException(
+                "1 validation error detected: Value at 'streamSpecification.streamViewType' failed to satisfy "
+                f"constraint: Member must satisfy enum value set: [{', '.join(STREAM_VIEW_TYPES)}]"
+            )
+        return cls(enabled=enabled, view_type=view_type if enabled else None)
+
+    def describe(self) -> dict[str, Any]:
+        if not self.enabled:
+            return {"StreamEnabled": False}
+        return {"StreamEnabled": True, "StreamViewType": self.view_type}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +136,7 @@ class TableSpec:
             "Tags",
             "TableClass",
             "DeletionProtectionEnabled",
+            "StreamSpecification",
         }
         unknown = set(params) - allowed
         if unknown:
@@ -95,7 +149,9 @@ class TableSpec:
                 "One or more parameter values were invalid: Number of attributes in KeySchema does not "
                 "exactly match number of attributes defined in AttributeDefinitions"
             )
-        billing_mode, throughput = _billing(params.get("BillingMode"), params.get("ProvisionedThroughput"))
+        billing_mode, throughput = billing_settings(params.get("BillingMode"), params.get("ProvisionedThroughput"))
+        if params.get("StreamSpecification") is not None:
+            StreamSpecification.from_params(params["StreamSpecification"])  # the router keeps the stream
         return cls(
             name=name,
             key_schema=key_schema,
@@ -104,6 +160,10 @@ class TableSpec:
             provisioned_throughput=throughput,
             grid_settings=GridSettings.from_params(params.get("GridSettings")),
         )
+
+    @property
+    def arn(self) -> str:
+        return f"arn:grid:dynamodb:local:000000000000:table/{self.name}"
 
     def describe(
         self, *, status: str, item_count: int = 0, size_bytes: int = 0, partitions: int | None = None
@@ -116,7 +176,7 @@ class TableSpec:
         description: dict[str, Any] = {
             "TableName": self.name,
             "TableId": self.table_id,
-            "TableArn": f"arn:grid:dynamodb:local:000000000000:table/{self.name}",
+            "TableArn": self.arn,
             "KeySchema": key_schema,
             "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in self.attribute_definitions],
             "TableStatus": status,
@@ -190,7 +250,7 @@ def _key_schema(raw: Any, definitions: dict[str, str]) -> KeySchema:
     )
 
 
-def _billing(mode: Any, throughput: Any) -> tuple[str, tuple[int, int] | None]:
+def billing_settings(mode: Any, throughput: Any) -> tuple[str, tuple[int, int] | None]:
     mode = mode or "PROVISIONED"
     if mode not in BILLING_MODES:
         raise ValidationException(

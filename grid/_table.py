@@ -26,6 +26,7 @@ from grid._item_requests import (
 )
 from grid._keys import HASH_SPACE, KeySchema, encode_sort_value, increment_bytes
 from grid._requests import Page, QueryRequest, ScanRequest, WriteResult
+from grid._streams import StreamReader
 from grid.errors import ValidationException
 
 if TYPE_CHECKING:
@@ -185,6 +186,16 @@ class Table:
         op = build_delete(await self._key_schema(), params)
         result: WriteResult = await self._grid._run_item_op(self.name, op)
         return {"Attributes": decode_item(result.old)} if result.old is not None else {}
+
+    def stream(self, start: str = "TRIM_HORIZON", consumer: str | None = None) -> StreamReader:
+        """Every change of this table as DynamoDB Streams records, in order per item key.
+
+        ``async for record in table.stream(): ...``; with ``async with`` it is released
+        at the end. A named ``consumer`` resumes after its last ``checkpoint(record)``,
+        in this or another process; ``start`` ("TRIM_HORIZON" or "LATEST") applies
+        only while it has no stored position.
+        """
+        return StreamReader(self._grid, self.name, start=start, consumer=consumer)
 
     def batch_writer(self, overwrite_by_pkeys: list[str] | None = None, flush_amount: int = 25) -> BatchWriter:
         """An async context manager that buffers puts and deletes and writes them in batches.

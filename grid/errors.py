@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ClientError",
     "ConditionalCheckFailedException",
+    "ExpiredIteratorException",
     "GridError",
     "IdempotentParameterMismatchException",
     "InternalServerError",
@@ -29,6 +30,7 @@ __all__ = [
     "TransactionCanceledException",
     "TransactionConflictException",
     "TransactionInProgressException",
+    "TrimmedDataAccessException",
     "ValidationException",
     "error_class_for_code",
     "registered_error_codes",
@@ -165,6 +167,16 @@ class TransactionInProgressException(GridError):
 
 class IdempotentParameterMismatchException(GridError):
     code = "IdempotentParameterMismatchException"
+
+
+class TrimmedDataAccessException(GridError):
+    """A stream read asked for records older than the stream's retention."""
+
+    code = "TrimmedDataAccessException"
+
+
+class ExpiredIteratorException(GridError):
+    code = "ExpiredIteratorException"
 
 
 class InternalServerError(GridError):

@@ -1,0 +1,319 @@
+"""The stream actor: one per table stream, fanning change records out to subscribers.
+
+Partitions never push: a pump per partition long-polls the partition's change log
+(``wait_log``), so a partition's write path only sets an event per batch. Records
+land in a bounded buffer per shard; every subscriber reads from these buffers with
+its own cursors, carried by the subscriber, so a slow or dead subscriber costs the
+partitions and the other subscribers nothing. A subscriber behind the buffer is
+served from the partition's log (the single record of every change), and one behind
+the log's retention gets ``TrimmedDataAccessException``.
+
+Shards map to partitions' logs; a split closes a shard and opens children that name
+it. A subscriber is only given a child's records once it has read its parent to the
+end, so order per key survives splits. Named consumers' checkpoints live here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from grid._changes import ChangeRecord, LogSlice
+from grid._naming import router_actor_name
+from grid.errors import GridError, ResourceNotFoundException, TrimmedDataAccessException, ValidationException
+
+__all__ = ["ShardState", "StreamActor", "StreamFanout"]
+
+BUFFER_RECORDS_PER_SHARD = 20_000
+PUMP_BATCH = 2_000
+PUMP_WAIT_SECONDS = 1.0
+SEQUENCE_DIGITS = 21
+
+
+@dataclass(slots=True, kw_only=True)
+class ShardState:
+    shard_id: str
+    parent_id: str | None
+    partition_id: str
+    first_sequence: int
+    last_sequence: int | None  # set once the shard is closed
+    floor: int  # records at or below this belong to no stream (written before it was enabled)
+    first_retained: int = 1
+    pulled: int = 0  # highest sequence the pump has buffered
+    buffer: deque[ChangeRecord] = field(default_factory=lambda: deque(maxlen=BUFFER_RECORDS_PER_SHARD))
+
+    @property
+    def start_after(self) -> int:
+        """The cursor of a reader at this shard's trim horizon."""
+        return max(self.floor, self.first_sequence - 1, self.first_retained - 1)
+
+    def closed_and_read(self, cursor: int) -> bool:
+        return self.last_sequence is not None and cursor >= self.last_sequence
+
+
+class StreamFanout:
+    """Shards, their buffers and consumers' checkpoints; the actor's plain logic."""
+
+    def __init__(self) -> None:
+        self.shards: dict[str, ShardState] = {}
+        self.checkpoints: dict[str, dict[str, int]] = {}
+        self.changed = asyncio.Event()
+
+    def absorb(self, partition_id: str, piece: LogSlice, floor: int, through: int) -> None:
+        """Take a partition's log slice: new shards, closes, and records into buffers.
+
+        ``through`` is the sequence up to which this partition's records have now all
+        been received (the slice's records are contiguous).
+        """
+        for shard_id, parent_id, first, last in piece.shards:
+            shard = self.shards.get(shard_id)
+            if shard is None:
+                shard = self.shards[shard_id] = ShardState(
+                    shard_id=shard_id,
+                    parent_id=parent_id,
+                    partition_id=partition_id,
+                    first_sequence=first,
+                    last_sequence=last,
+                    floor=floor,
+                )
+            shard.last_sequence, shard.parent_id = last, parent_id
+            shard.first_retained = piece.first_retained
+        for record in piece.records:
+            shard = self.shard_of(partition_id, record.sequence)
+            if shard is not None and record.sequence > shard.pulled:
+                shard.buffer.append(record)
+                shard.pulled = record.sequence
+        for shard in self.shards.values():
+            if shard.partition_id == partition_id and through >= shard.first_sequence - 1:
+                end = through if shard.last_sequence is None else min(through, shard.last_sequence)
+                shard.pulled = max(shard.pulled, end)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def shard_of(self, partition_id: str, sequence: int) -> ShardState | None:
+        for shard in self.shards.values():
+            if (
+                shard.partition_id == partition_id
+                and shard.first_sequence <= sequence
+                and (shard.last_sequence is None or sequence <= shard.last_sequence)
+            ):
+                return shard
+        return None
+
+    def initial_cursors(self, start: str) -> dict[str, int]:
+        if start not in ("TRIM_HORIZON", "LATEST"):
+            raise ValidationException("start must be TRIM_HORIZON or LATEST")
+        if start == "TRIM_HORIZON":
+            return {shard_id: shard.start_after for shard_id, shard in self.shards.items()}
+        return {shard_id: max(shard.pulled, shard.start_after) for shard_id, shard in self.shards.items()}
+
+    def cursor(self, cursors: dict[str, int], shard: ShardState) -> int:
+        return cursors.get(shard.shard_id, shard.start_after)
+
+    def readable(self, cursors: dict[str, int]) -> list[ShardState]:
+        """Shards a reader may take records from now: open to it once its parent is read to the end."""
+        ready = []
+        for shard in self.shards.values():
+            parent = self.shards.get(shard.parent_id) if shard.parent_id else None
+            if parent is not None and not parent.closed_and_read(self.cursor(cursors, parent)):
+                continue
+            if shard.closed_and_read(self.cursor(cursors, shard)):
+                continue
+            ready.append(shard)
+        return ready
+
+    def from_buffer(self, shard: ShardState, after: int, limit: int) -> list[ChangeRecord] | None:
+        """Records after ``after`` from the buffer, or None if the buffer no longer reaches back."""
+        buffer = shard.buffer
+        if after >= shard.pulled:
+            return []
+        if not buffer or buffer[0].sequence > after + 1:
+            return None
+        start = after + 1 - buffer[0].sequence
+        return [buffer[i] for i in range(start, min(len(buffer), start + limit))]
+
+    def checkpoint(self, consumer: str, shard_id: str, sequence: int) -> None:
+        positions = self.checkpoints.setdefault(consumer, {})
+        positions[shard_id] = max(positions.get(shard_id, 0), sequence)
+
+    def describe_shards(self) -> list[dict[str, Any]]:
+        shards = []
+        for shard in self.shards.values():
+            described: dict[str, Any] = {
+                "ShardId": shard.shard_id,
+                "SequenceNumberRange": {"StartingSequenceNumber": format_sequence(shard.start_after + 1)},
+            }
+            if shard.parent_id is not None:
+                described["ParentShardId"] = shard.parent_id
+            if shard.last_sequence is not None:
+                described["SequenceNumberRange"]["EndingSequenceNumber"] = format_sequence(shard.last_sequence)
+            shards.append(described)
+        return shards
+
+
+def format_sequence(sequence: int) -> str:
+    return str(sequence).zfill(SEQUENCE_DIGITS)
+
+
+class StreamActor:
+    """One table stream: pumps from partitions, serves polls, stores consumers' checkpoints."""
+
+    def __init__(self, *, namespace: str, table_name: str, table_id: str) -> None:
+        self.namespace = namespace
+        self.table_name = table_name
+        self.table_id = table_id
+        self.fanout = StreamFanout()
+        self._pumps: dict[str, asyncio.Task[None]] = {}
+        self._partitions: dict[str, Any] = {}
+        self._started = False
+        self.enabled_at = time.time()
+
+    async def start(self, partitions: list[tuple[str, Any]]) -> None:
+        """Begin at the partitions' current log ends: earlier writes are not part of this stream."""
+        for partition_id, handle in partitions:
+            await self._add_partition(partition_id, handle, floor=None)
+        self._started = True
+
+    async def _add_partition(self, partition_id: str, handle: Any, floor: int | None) -> None:
+        if partition_id in self._partitions:
+            return
+        piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
+        start = piece.last_sequence if floor is None else floor
+        self._partitions[partition_id] = handle
+        self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, start), start, start)
+        self._pumps[partition_id] = asyncio.get_running_loop().create_task(self._pump(partition_id, handle, start))
+
+    async def _pump(self, partition_id: str, handle: Any, after: int) -> None:
+        from ray.exceptions import RayActorError
+
+        while True:
+            try:
+                piece: LogSlice = await handle.wait_log.remote(after, PUMP_BATCH, PUMP_WAIT_SECONDS)
+            except RayActorError:
+                return  # the partition is gone (table deleted)
+            if piece.records:
+                after = piece.records[-1].sequence
+            self.fanout.absorb(partition_id, piece, floor=0, through=after)
+            if any(last is not None for _, _, _, last in piece.shards):
+                await self._discover_partitions()
+
+    async def _discover_partitions(self) -> None:
+        """After a split, follow the table's new partitions (their shards are children)."""
+        import ray
+
+        router = ray.get_actor(router_actor_name(), namespace=self.namespace)
+        answer = await router.get_table.remote(self.table_name)
+        if isinstance(answer, GridError):
+            return
+        _, partition_map = answer
+        for entry in partition_map.ranges:
+            await self._add_partition(entry.partition_id, entry.handle, floor=0)
+
+    async def ready(self) -> bool:
+        return self._started
+
+    async def subscribe(self, start: str, consumer: str | None) -> dict[str, int] | GridError:
+        """Initial cursors: a named consumer's checkpoints, else the ``start`` position (stored for it)."""
+        try:
+            if consumer is not None and consumer in self.fanout.checkpoints:
+                positions = dict(self.fanout.checkpoints[consumer])
+                self._check_retained(positions)
+                return positions
+            cursors = self.fanout.initial_cursors(start)
+            if consumer is not None:
+                self.fanout.checkpoints[consumer] = dict(cursors)
+            return cursors
+        except GridError as error:
+            return error
+
+    async def poll(
+        self, cursors: dict[str, int], limit: int, wait: float
+    ) -> list[tuple[str, list[ChangeRecord]]] | GridError:
+        """Records after ``cursors`` (shard by shard, each in order), waiting up to ``wait`` for any."""
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                self._check_retained(cursors)
+                found = await self._collect(cursors, limit)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    return found
+                try:
+                    await asyncio.wait_for(self.fanout.changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+        except GridError as error:
+            return error
+
+    async def _collect(self, cursors: dict[str, int], limit: int) -> list[tuple[str, list[ChangeRecord]]]:
+        found = []
+        budget = limit
+        for shard in self.fanout.readable(cursors):
+            if budget <= 0:
+                break
+            after = self.fanout.cursor(cursors, shard)
+            records = self.fanout.from_buffer(shard, after, budget)
+            if records is None:  # behind the buffer: read the partition's log itself
+                records = await self._partitions[shard.partition_id].read_log.remote(after, budget)
+            if shard.last_sequence is not None:
+                records = [r for r in records if r.sequence <= shard.last_sequence]
+            if records:
+                found.append((shard.shard_id, records))
+                budget -= len(records)
+        return found
+
+    def _check_retained(self, cursors: dict[str, int]) -> None:
+        for shard_id, after in cursors.items():
+            shard = self.fanout.shards.get(shard_id)
+            if shard is not None and after < shard.first_retained - 1 and not shard.closed_and_read(after):
+                raise TrimmedDataAccessException(
+                    "The operation attempted to read past the oldest stream record in a shard."
+                )
+
+    async def checkpoint(self, consumer: str, shard_id: str, sequence: int) -> None:
+        self.fanout.checkpoint(consumer, shard_id, sequence)
+
+    async def describe_shards(self) -> list[dict[str, Any]]:
+        return self.fanout.describe_shards()
+
+    async def read_shard(self, shard_id: str, after: int, limit: int) -> tuple[list[ChangeRecord], bool] | GridError:
+        """For GetRecords: records of one shard after ``after``, and whether the shard is closed and done."""
+        shard = self.fanout.shards.get(shard_id)
+        if shard is None:
+            return ResourceNotFoundException(f"Requested resource not found: Shard does not exist: {shard_id}")
+        if after < shard.first_retained - 1:
+            return TrimmedDataAccessException(
+                "The operation attempted to read past the oldest stream record in a shard."
+            )
+        after = max(after, shard.floor)
+        records = self.fanout.from_buffer(shard, after, limit)
+        if records is None:
+            records = await self._partitions[shard.partition_id].read_log.remote(after, limit)
+        if shard.last_sequence is not None:
+            records = [r for r in records if r.sequence <= shard.last_sequence]
+        end = records[-1].sequence if records else after
+        return records, shard.closed_and_read(end)
+
+    async def shard_position(self, shard_id: str, kind: str, sequence: int | None) -> int | GridError:
+        """The cursor a shard iterator of ``kind`` starts from."""
+        shard = self.fanout.shards.get(shard_id)
+        if shard is None:
+            return ResourceNotFoundException(f"Requested resource not found: Shard does not exist: {shard_id}")
+        if kind == "TRIM_HORIZON":
+            return shard.start_after
+        if kind == "LATEST":
+            return shard.last_sequence if shard.last_sequence is not None else max(shard.pulled, shard.start_after)
+        if sequence is None:
+            return ValidationException(f"SequenceNumber is required for {kind}")
+        if sequence - 1 < shard.first_retained - 1:
+            return TrimmedDataAccessException(
+                "The operation attempted to read past the oldest stream record in a shard."
+            )
+        return sequence - 1 if kind == "AT_SEQUENCE_NUMBER" else sequence
+
+    async def stop(self) -> None:
+        for task in self._pumps.values():
+            task.cancel()

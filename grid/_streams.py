@@ -1,0 +1,251 @@
+"""Stream consumers: ``Table.stream()`` and DynamoDB Streams' low-level calls.
+
+A ``StreamReader`` long-polls the table's stream actor with its own cursors (one
+sequence number per shard) and yields records in DynamoDB Streams' shape, decoded
+here in the consumer's process. It asks for more only when its buffer is empty,
+so a slow consumer holds at most one poll's worth of records and slows nobody.
+A named consumer's position is stored in the grid by ``checkpoint``; a new reader
+of that name continues right after it: at least once, no gaps, in order per key.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from grid._changes import ChangeRecord
+from grid._codec import decode_item
+from grid._item_requests import check_params
+from grid._keys import KeySchema
+from grid._transport import call
+from grid._types import item_size
+from grid.errors import ExpiredIteratorException, ValidationException
+
+if TYPE_CHECKING:
+    from grid._client import Grid
+
+__all__ = ["StreamReader", "describe_stream", "get_records", "get_shard_iterator", "list_streams"]
+
+POLL_LIMIT = 1000
+POLL_WAIT_SECONDS = 1.0
+SEQUENCE_DIGITS = 21
+ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+
+
+class ReaderState(enum.Enum):
+    NEW = "new"  # made by table.stream(); subscribes on first use
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def format_sequence(sequence: int) -> str:
+    return str(sequence).zfill(SEQUENCE_DIGITS)
+
+
+def stream_record(record: ChangeRecord, shard_id: str, stream: Mapping[str, Any]) -> dict[str, Any]:
+    """A change record in DynamoDB Streams' shape, with native Python values."""
+    view_type: str = stream["view_type"]
+    schema: KeySchema = stream["key_schema"]
+    old = decode_item(record.old_image) if record.old_image is not None else None
+    new = decode_item(record.new_image) if record.new_image is not None else None
+    keys = {name: (new or old or {})[name] for name in schema.names}
+    body: dict[str, Any] = {
+        "ApproximateCreationDateTime": datetime.fromtimestamp(record.timestamp, tz=timezone.utc),
+        "Keys": keys,
+        "SequenceNumber": format_sequence(record.sequence),
+        "StreamViewType": view_type,
+    }
+    size = item_size(keys)
+    if new is not None and view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+        body["NewImage"] = new
+        size += item_size(new)
+    if old is not None and view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
+        body["OldImage"] = old
+        size += item_size(old)
+    body["SizeBytes"] = size
+    return {
+        "eventID": f"{shard_id}:{record.sequence}",
+        "eventName": record.event.name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "local",
+        "dynamodb": body,
+        "eventSourceARN": stream["arn"],
+    }
+
+
+def _position(record: Mapping[str, Any]) -> tuple[str, int]:
+    try:
+        shard_id, sequence = str(record["eventID"]).rsplit(":", 1)
+        return shard_id, int(sequence)
+    except (KeyError, ValueError, TypeError):
+        raise ValidationException("checkpoint takes a record this stream yielded") from None
+
+
+async def _stream_of_table(grid: Grid, table_name: str) -> dict[str, Any]:
+    description = (await grid.describe_table(TableName=table_name))["Table"]
+    arn = description.get("LatestStreamArn")
+    if arn is None or not description.get("StreamSpecification", {}).get("StreamEnabled"):
+        raise ValidationException(f"Table {table_name} has no enabled stream: set StreamSpecification first")
+    return await _stream(grid, arn)
+
+
+async def _stream(grid: Grid, arn: str) -> dict[str, Any]:
+    info: dict[str, Any] = await call(grid._transport.router.get_stream, arn)
+    return info
+
+
+class StreamReader:
+    """Every change of a table, in order per item key: ``async for record in table.stream(): ...``.
+
+    Use it with ``async with`` to release it; ``checkpoint(record)`` stores a named
+    consumer's position. The first iteration subscribes: ``start`` ("TRIM_HORIZON",
+    the oldest retained record, or "LATEST", only what comes next) applies when the
+    consumer has no stored position.
+    """
+
+    def __init__(self, grid: Grid, table_name: str, *, start: str, consumer: str | None) -> None:
+        if start not in ("TRIM_HORIZON", "LATEST"):
+            raise ValidationException('start must be "TRIM_HORIZON" or "LATEST"')
+        if consumer is not None and (not isinstance(consumer, str) or not consumer):
+            raise ValidationException("consumer must be a non-empty string")
+        self._grid = grid
+        self.table_name = table_name
+        self.start = start
+        self.consumer = consumer
+        self._state = ReaderState.NEW
+        self._stream: dict[str, Any] = {}
+        self._cursors: dict[str, int] = {}
+        self._buffer: deque[dict[str, Any]] = deque()
+
+    async def __aenter__(self) -> StreamReader:
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def __aiter__(self) -> StreamReader:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._state is ReaderState.CLOSED:
+            raise StopAsyncIteration
+        await self._open()
+        while not self._buffer:
+            await self._fill()
+        return self._buffer.popleft()
+
+    async def _open(self) -> None:
+        if self._state is ReaderState.NEW:
+            self._stream = await _stream_of_table(self._grid, self.table_name)
+            self._cursors = await call(self._stream["handle"].subscribe, self.start, self.consumer)
+            self._state = ReaderState.OPEN
+
+    async def _fill(self) -> None:
+        found = await call(self._stream["handle"].poll, dict(self._cursors), POLL_LIMIT, POLL_WAIT_SECONDS)
+        for shard_id, records in found:
+            for record in records:
+                self._buffer.append(stream_record(record, shard_id, self._stream))
+            if records:
+                self._cursors[shard_id] = records[-1].sequence
+
+    async def checkpoint(self, record: Mapping[str, Any]) -> None:
+        """Store this named consumer's position: a new reader of that name continues after ``record``."""
+        if self.consumer is None:
+            raise ValidationException("checkpoint needs a named consumer: table.stream(consumer=...)")
+        await self._open()
+        shard_id, sequence = _position(record)
+        await call(self._stream["handle"].checkpoint, self.consumer, shard_id, sequence)
+
+    async def close(self) -> None:
+        """Release the reader; records it buffered but did not yield are dropped."""
+        self._state = ReaderState.CLOSED
+        self._buffer.clear()
+
+
+# -- DynamoDB Streams' low-level calls -------------------------------------------------------
+
+
+async def list_streams(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_params("ListStreams", params, frozenset({"TableName", "Limit", "ExclusiveStartStreamArn"}))
+    streams = await call(grid._transport.router.list_streams, params.get("TableName"))
+    start = params.get("ExclusiveStartStreamArn")
+    if start is not None:
+        arns = [s["StreamArn"] for s in streams]
+        streams = streams[arns.index(start) + 1 :] if start in arns else []
+    limit = params.get("Limit", 100)
+    answer: dict[str, Any] = {"Streams": streams[:limit]}
+    if len(streams) > limit:
+        answer["LastEvaluatedStreamArn"] = streams[limit - 1]["StreamArn"]
+    return answer
+
+
+async def describe_stream(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_params("DescribeStream", params, frozenset({"StreamArn", "Limit", "ExclusiveStartShardId"}))
+    stream = await _stream(grid, params.get("StreamArn", ""))
+    shards = await call(stream["handle"].describe_shards)
+    start = params.get("ExclusiveStartShardId")
+    if start is not None:
+        ids = [s["ShardId"] for s in shards]
+        shards = shards[ids.index(start) + 1 :] if start in ids else []
+    return {
+        "StreamDescription": {
+            "StreamArn": stream["arn"],
+            "StreamLabel": stream["label"],
+            "StreamStatus": stream["status"],
+            "StreamViewType": stream["view_type"],
+            "TableName": stream["table_name"],
+            "KeySchema": [
+                {"AttributeName": name, "KeyType": kind}
+                for name, kind in zip(stream["key_schema"].names, ("HASH", "RANGE"), strict=False)
+            ],
+            "Shards": shards[: params.get("Limit", 100)],
+        }
+    }
+
+
+def _encode_iterator(arn: str, shard_id: str, after: int) -> str:
+    raw = json.dumps({"a": arn, "s": shard_id, "p": after}).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_iterator(iterator: Any) -> tuple[str, str, int]:
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(str(iterator).encode("ascii")))
+        return str(fields["a"]), str(fields["s"]), int(fields["p"])
+    except (ValueError, KeyError, TypeError):
+        raise ExpiredIteratorException("Iterator is not valid or has expired") from None
+
+
+async def get_shard_iterator(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_params("GetShardIterator", params, frozenset({"StreamArn", "ShardId", "ShardIteratorType", "SequenceNumber"}))
+    kind = params.get("ShardIteratorType")
+    if kind not in ITERATOR_TYPES:
+        raise ValidationException(f"ShardIteratorType must be one of {', '.join(ITERATOR_TYPES)}")
+    sequence = params.get("SequenceNumber")
+    number = int(sequence) if isinstance(sequence, str) and sequence.isdigit() else None
+    if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and number is None:
+        raise ValidationException(f"A valid SequenceNumber is required for {kind}")
+    stream = await _stream(grid, params.get("StreamArn", ""))
+    after = await call(stream["handle"].shard_position, params.get("ShardId"), kind, number)
+    return {"ShardIterator": _encode_iterator(stream["arn"], params["ShardId"], after)}
+
+
+async def get_records(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_params("GetRecords", params, frozenset({"ShardIterator", "Limit"}))
+    limit = params.get("Limit", 1000)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise ValidationException("Limit must be an integer from 1 to 1000")
+    arn, shard_id, after = _decode_iterator(params.get("ShardIterator"))
+    stream = await _stream(grid, arn)
+    records, finished = await call(stream["handle"].read_shard, shard_id, after, limit)
+    end = records[-1].sequence if records else after
+    answer: dict[str, Any] = {"Records": [stream_record(r, shard_id, stream) for r in records]}
+    answer["NextShardIterator"] = None if finished else _encode_iterator(arn, shard_id, end)
+    return answer
