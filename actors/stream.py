@@ -43,6 +43,7 @@ class ShardState:
     floor: int  # records at or below this belong to no stream (written before it was enabled)
     first_retained: int = 1
     pulled: int = 0  # highest sequence the pump has buffered
+    latest: int = 0  # the log's end when last asked directly (it may run ahead of the pump)
     buffer: deque[ChangeRecord] = field(default_factory=lambda: deque(maxlen=BUFFER_RECORDS_PER_SHARD))
 
     @property
@@ -108,7 +109,12 @@ class StreamFanout:
             raise ValidationException("start must be TRIM_HORIZON or LATEST")
         if start == "TRIM_HORIZON":
             return {shard_id: shard.start_after for shard_id, shard in self.shards.items()}
-        return {shard_id: max(shard.pulled, shard.start_after) for shard_id, shard in self.shards.items()}
+        return {
+            shard_id: max(shard.pulled, shard.latest, shard.start_after)
+            if shard.last_sequence is None
+            else shard.last_sequence
+            for shard_id, shard in self.shards.items()
+        }
 
     def cursor(self, cursors: dict[str, int], shard: ShardState) -> int:
         return cursors.get(shard.shard_id, shard.start_after)
@@ -212,6 +218,15 @@ class StreamActor:
         for entry in partition_map.ranges:
             await self._add_partition(entry.partition_id, entry.handle, floor=0)
 
+    async def _catch_up(self) -> None:
+        """Learn each partition's current log end, so positions resolve against the present."""
+        for partition_id, handle in list(self._partitions.items()):
+            piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
+            self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, 0), 0, 0)
+            for shard in self.fanout.shards.values():
+                if shard.partition_id == partition_id and shard.last_sequence is None:
+                    shard.latest = max(shard.latest, piece.last_sequence)
+
     async def ready(self) -> bool:
         return self._started
 
@@ -222,6 +237,8 @@ class StreamActor:
                 positions = dict(self.fanout.checkpoints[consumer])
                 self._check_retained(positions)
                 return positions
+            if start == "LATEST":
+                await self._catch_up()  # LATEST means after every write acknowledged so far
             cursors = self.fanout.initial_cursors(start)
             if consumer is not None:
                 self.fanout.checkpoints[consumer] = dict(cursors)
@@ -305,7 +322,10 @@ class StreamActor:
         if kind == "TRIM_HORIZON":
             return shard.start_after
         if kind == "LATEST":
-            return shard.last_sequence if shard.last_sequence is not None else max(shard.pulled, shard.start_after)
+            await self._catch_up()
+            if shard.last_sequence is not None:
+                return shard.last_sequence
+            return max(shard.pulled, shard.latest, shard.start_after)
         if sequence is None:
             return ValidationException(f"SequenceNumber is required for {kind}")
         if sequence - 1 < shard.first_retained - 1:
