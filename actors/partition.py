@@ -37,6 +37,7 @@ from grid.errors import GridError
 __all__ = ["PartitionActor"]
 
 SWEEP_INTERVAL_SECONDS = 0.2
+LOG_LINGER_SECONDS = 0.002
 TX_MESSAGES = (TxPrepare, TxCommit, TxAbort, TxExecute, TxRead, TxValidate)
 
 
@@ -154,10 +155,11 @@ class PartitionActor:
         """
         log = self.store.log
         log.trim()
-        if log.last_sequence <= after:
+        if log.last_sequence <= after and timeout > 0:
             waiter = self._log_advanced
             try:
                 await asyncio.wait_for(waiter.wait(), timeout)
+                await asyncio.sleep(LOG_LINGER_SECONDS)  # let a few more batches land: fewer, fuller calls
             except asyncio.TimeoutError:
                 pass
         return LogSlice(

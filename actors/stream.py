@@ -31,6 +31,7 @@ BUFFER_RECORDS_PER_SHARD = 20_000
 PUMP_BATCH = 2_000
 PUMP_WAIT_SECONDS = 1.0
 SEQUENCE_DIGITS = 21
+POLL_LINGER_SECONDS = 0.005
 
 
 @dataclass(slots=True, kw_only=True)
@@ -252,10 +253,17 @@ class StreamActor:
         """Records after ``cursors`` (shard by shard, each in order), waiting up to ``wait`` for any."""
         try:
             deadline = time.monotonic() + wait
+            lingered = False
             while True:
                 self._check_retained(cursors)
                 found = await self._collect(cursors, limit)
                 remaining = deadline - time.monotonic()
+                if found and not lingered and sum(len(r) for _, r in found) < limit // 4:
+                    # A few records: linger a moment so one call carries many (a call costs
+                    # the subscriber far more than a record does).
+                    lingered = True
+                    await asyncio.sleep(POLL_LINGER_SECONDS)
+                    continue
                 if found or remaining <= 0:
                     return found
                 try:

@@ -21,6 +21,7 @@ __all__ = ["RayTransport", "call"]
 log = logging.getLogger("grid")
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+WORKER_NICENESS_ENV = "RAY_worker_niceness"
 
 
 def _import_ray() -> Any:
@@ -78,6 +79,11 @@ class RayTransport:
                 log.warning("Ray was imported before grid; its sockets may listen beyond 127.0.0.1")
                 options["_node_ip_address"] = "127.0.0.1"
             options.update(self._ray_init_kwargs)
+            if self.address is None:
+                # Ray runs workers at niceness 15 below their driver; grid's partitions and
+                # stream actors are the service, so an embedded grid runs them at the
+                # driver's priority (measured: stream lag p99 7.8 s at niceness 15, 0.12 s at 0).
+                os.environ.setdefault(WORKER_NICENESS_ENV, "0")
             ray.init(address=self.address, **options)
             self.started_ray = True
         from actors.launch import get_or_start_router

@@ -1,0 +1,148 @@
+"""Stream lag and delivery rate under a steady write load, against the grid's write capacity.
+
+First measures PutItem capacity (many concurrent writers, same run), then writes at
+half of it, open loop, while 1 and then 10 subscribers (each its own Ray actor, as
+separate consumer processes would be) follow the table's stream. Lag is the time from
+a write's acknowledgement to its record's delivery to a subscriber.
+
+    python -m bench.streams --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import time
+from typing import Any
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before Ray is imported: loopback only
+
+import ray  # noqa: E402
+import uvloop  # noqa: E402
+
+import grid  # noqa: E402
+from bench._common import percentile  # noqa: E402
+from tests.seed import catalog_item  # noqa: E402
+
+TABLE = {
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+    "GridSettings": {"Partitions": 4},
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+}
+
+
+class Subscriber:
+    """A consumer process: follows the stream and notes when each record arrived."""
+
+    async def follow(self, namespace: str, table: str, expected: int, timeout: float) -> dict[str, float]:
+        arrivals: dict[str, float] = {}
+        async with grid.connect(namespace=namespace) as client:
+            reader = client.Table(table).stream(start="LATEST")
+            await reader.__aenter__()
+            self.ready = True
+
+            async def read() -> None:
+                async for record in reader:
+                    arrivals[record["dynamodb"]["Keys"]["id"]] = time.time()
+                    if len(arrivals) >= expected:
+                        return
+
+            try:
+                await asyncio.wait_for(read(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            await reader.close()
+        return arrivals
+
+    async def is_ready(self) -> bool:
+        return getattr(self, "ready", False)
+
+
+async def capacity(table: grid.Table, seconds: float, callers: int = 256) -> float:
+    document = catalog_item(1, 1)
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def loop(caller: int) -> None:
+        nonlocal done
+        number = 0
+        while time.perf_counter() < deadline:
+            await table.put_item(Item={**document, "id": f"cap-{caller}-{number % 50}"})
+            done += 1
+            number += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(c) for c in range(callers)))
+    return done / (time.perf_counter() - started)
+
+
+async def steady_load(table: grid.Table, rate: float, seconds: float, prefix: str) -> dict[str, float]:
+    """Open-loop writes at ``rate`` per second; answers each key's acknowledgement time."""
+    document = catalog_item(2, 2)
+    acked: dict[str, float] = {}
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    pending: set[asyncio.Task[None]] = set()
+
+    async def write(key: str) -> None:
+        await table.put_item(Item={**document, "id": key})
+        acked[key] = time.time()
+
+    for number in range(total):
+        delay = started + number / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.ensure_future(write(f"{prefix}-{number}"))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    return acked
+
+
+async def run_subscribers(
+    client: grid.Grid, table: grid.Table, count: int, rate: float, seconds: float
+) -> dict[str, float]:
+    remote = ray.remote(Subscriber).options(num_cpus=0)
+    subscribers = [remote.remote() for _ in range(count)]
+    prefix = f"s{count}"
+    expected = int(rate * seconds)
+    follows = [s.follow.remote(client.namespace, table.name, expected, seconds + 30) for s in subscribers]
+    while not all(await asyncio.gather(*(s.is_ready.remote() for s in subscribers))):
+        await asyncio.sleep(0.05)
+    acked = await steady_load(table, rate, seconds, prefix)
+    arrivals = await asyncio.gather(*follows)
+    lags = [seen[key] - acked[key] for seen in arrivals for key in acked if key in seen]
+    delivered = sum(len(seen) for seen in arrivals)
+    for subscriber in subscribers:
+        ray.kill(subscriber)
+    return {
+        "subscribers": count,
+        "writes": len(acked),
+        "delivered_records": delivered,
+        "missing_records": count * len(acked) - len([1 for seen in arrivals for key in acked if key in seen]),
+        "lag_p50_ms": percentile(lags, 0.5) * 1000 if lags else float("nan"),
+        "lag_p99_ms": percentile(lags, 0.99) * 1000 if lags else float("nan"),
+        "delivered_records_per_second": delivered / seconds,
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    async with grid.connect(namespace=f"bench-streams-{random.randrange(1 << 30):x}") as client:
+        table = await client.create_table(TableName="events", **TABLE)
+        write_capacity = await capacity(table, args.seconds)
+        rate = write_capacity / 2
+        results = [await run_subscribers(client, table, count, rate, args.seconds) for count in args.subscribers]
+        await client.delete_table(TableName="events")
+    return {"write_capacity_per_second": write_capacity, "load_writes_per_second": rate, "runs": results}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 10])
+    print(json.dumps(uvloop.run(main(parser.parse_args())), indent=2))
