@@ -11,26 +11,34 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDeniedException",
     "ClientError",
     "ConditionalCheckFailedException",
     "ExpiredIteratorException",
     "GridError",
     "IdempotentParameterMismatchException",
+    "IncompleteSignatureException",
     "InternalServerError",
+    "InvalidSignatureException",
     "ItemCollectionSizeLimitExceededException",
     "LimitExceededException",
+    "MissingAuthenticationTokenException",
     "PartitionMovedError",
     "PartitionUnavailableError",
     "ProvisionedThroughputExceededException",
+    "RequestEntityTooLarge",
     "RequestLimitExceeded",
     "ResourceInUseException",
     "ResourceNotFoundException",
+    "SerializationException",
     "ServiceUnavailable",
     "ThrottlingException",
     "TransactionCanceledException",
     "TransactionConflictException",
     "TransactionInProgressException",
     "TrimmedDataAccessException",
+    "UnknownOperationException",
+    "UnrecognizedClientException",
     "ValidationException",
     "error_class_for_code",
     "registered_error_codes",
@@ -177,6 +185,42 @@ class TrimmedDataAccessException(GridError):
 
 class ExpiredIteratorException(GridError):
     code = "ExpiredIteratorException"
+
+
+class SerializationException(GridError):
+    """A request body that is not valid DynamoDB JSON (the HTTP endpoint's)."""
+
+    code = "SerializationException"
+
+
+class UnknownOperationException(GridError):
+    code = "UnknownOperationException"
+
+
+class MissingAuthenticationTokenException(GridError):
+    code = "MissingAuthenticationTokenException"
+    http_status = 400
+
+
+class UnrecognizedClientException(GridError):
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignatureException(GridError):
+    code = "InvalidSignatureException"
+
+
+class IncompleteSignatureException(GridError):
+    code = "IncompleteSignatureException"
+
+
+class AccessDeniedException(GridError):
+    code = "AccessDeniedException"
+
+
+class RequestEntityTooLarge(GridError):
+    code = "RequestEntityTooLarge"
+    http_status = 413
 
 
 class InternalServerError(GridError):
