@@ -41,6 +41,11 @@ LOG_LINGER_SECONDS = 0.002
 TX_MESSAGES = (TxPrepare, TxCommit, TxAbort, TxExecute, TxRead, TxValidate)
 
 
+def shard_name(partition_id: str, epoch: int) -> str:
+    """A stream shard id shaped like DynamoDB's (SDKs check its length: 28 to 65 characters)."""
+    return f"shardId-{epoch:020d}-{partition_id}"
+
+
 class PartitionActor:
     def __init__(
         self,
@@ -63,7 +68,7 @@ class PartitionActor:
             high=high,
             map_version=map_version,
             retention=retention,
-            shard_id=f"shardId-{partition_id}-0",
+            shard_id=shard_name(partition_id, 0),
         )
         self._log_advanced = asyncio.Event()  # replaced each time it fires: waiters hold their own
         self.transactions = TransactionParticipant(self.store)
@@ -132,7 +137,7 @@ class PartitionActor:
         """Hand over ``[at, high)``; answers its items and the stream shard that closed."""
         closed = self.store.log.shards[-1].shard_id
         entries = self.store.split_off(
-            at, map_version, child_shard_id=f"shardId-{self.partition_id}-{len(self.store.log.shards)}"
+            at, map_version, child_shard_id=shard_name(self.partition_id, len(self.store.log.shards))
         )
         return entries, closed
 

@@ -22,11 +22,39 @@ CORE_MODULES = [
     "grid/_naming.py",
     "grid/errors.py",
     "grid/conditions.py",
+    "grid/_changes.py",
+    "grid/_wire.py",
+    "grid/_expression_args.py",
+    "grid/_item_requests.py",
+    "grid/_retry.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "grid" / "_expressions").glob("*.py")),
 ]
 ACTOR_MODULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "actors").glob("*.py"))
-CLIENT_MODULES = {"grid._client", "grid._table", "grid._batcher", "grid._transport"}
-CLIENT_NAMES = {"connect", "Grid", "Table", "_client", "_table", "_batcher", "_transport"}
+CLIENT_MODULES = {
+    "grid._client",
+    "grid._table",
+    "grid._batcher",
+    "grid._transport",
+    "grid._batch",
+    "grid._transactions",
+    "grid._streams",
+    "grid._http",
+    "grid._cli",
+}
+CLIENT_NAMES = {
+    "connect",
+    "Grid",
+    "Table",
+    "_client",
+    "_table",
+    "_batcher",
+    "_transport",
+    "_batch",
+    "_transactions",
+    "_streams",
+    "_http",
+    "_cli",
+}
 
 
 def module_name(path: str) -> str:

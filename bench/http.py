@@ -1,0 +1,158 @@
+"""PutItem and GetItem through boto3 against grid's endpoint and moto's server, in one run.
+
+Starts ``grid serve`` (embedded Ray) and moto's server, both on 127.0.0.1, then drives
+each with boto3 from 1 and 32 client threads for a fixed time: operations per second
+and p99 latency, and grid's throughput as a multiple of moto's.
+
+    python -m bench.http --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from bench._common import percentile
+
+TABLE = {
+    "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"}, {"AttributeName": "sku", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "customer_id", "AttributeType": "N"},
+        {"AttributeName": "sku", "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def server(command: list[str], health: str, timeout: float = 90.0) -> Iterator[None]:
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(health, timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{command[0]} did not start") from None
+                time.sleep(0.3)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def client(url: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(retries={"max_attempts": 1}, max_pool_connections=64),
+    )
+
+
+def drive(url: str, threads: int, seconds: float) -> dict[str, float]:
+    """PutItem/GetItem 50/50 from ``threads`` threads; each thread its own boto3 client."""
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    item = json.loads((Path(__file__).parents[1] / "examples" / "catalog-item.json").read_text())
+    product = {
+        "M": {
+            "brand": {"S": item["product"]["brand"]},
+            "binding": {"S": item["product"]["binding"]},
+            "upc": {"S": item["product"]["upc"]},
+        }
+    }
+    deadline = time.perf_counter() + seconds
+
+    def work(number: int) -> None:
+        dynamodb = client(url)
+        count = 0
+        while time.perf_counter() < deadline:
+            key = {"customer_id": {"N": str(number)}, "sku": {"S": f"{number}/C{count % 100:08d}"}}
+            started = time.perf_counter()
+            if count % 2 == 0:
+                dynamodb.put_item(TableName="catalog", Item={**key, "version": {"N": "1"}, "product": product})
+            else:
+                dynamodb.get_item(TableName="catalog", Key={**key, "sku": {"S": f"{number}/C{(count - 1) % 100:08d}"}})
+            latencies[number].append(time.perf_counter() - started)
+            count += 1
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    samples = [s for per_thread in latencies for s in per_thread]
+    return {"ops_per_second": len(samples) / elapsed, "p99_ms": percentile(samples, 0.99) * 1000}
+
+
+def measure(url: str, seconds: float) -> dict[str, Any]:
+    client(url).create_table(TableName="catalog", **TABLE)
+    drive(url, 4, 1.0)  # warm-up
+    return {str(threads): drive(url, threads, seconds) for threads in (1, 32)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    grid_port, moto_port = free_port(), free_port()
+    grid_url, moto_url = f"http://127.0.0.1:{grid_port}", f"http://127.0.0.1:{moto_port}"
+    results: dict[str, Any] = {}
+    with server(
+        [
+            sys.executable,
+            "-m",
+            "grid._cli",
+            "serve",
+            "--port",
+            str(grid_port),
+            "--allow-any-credentials",
+            "--namespace",
+            f"bench-http-{grid_port}",
+        ],
+        grid_url + "/health",
+    ):
+        results["grid"] = measure(grid_url, args.seconds)
+    with server(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], moto_url + "/moto-api/"
+    ):
+        results["moto"] = measure(moto_url, args.seconds)
+    results["grid_over_moto"] = {
+        threads: results["grid"][threads]["ops_per_second"] / results["moto"][threads]["ops_per_second"]
+        for threads in ("1", "32")
+    }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

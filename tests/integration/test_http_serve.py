@@ -1,0 +1,269 @@
+"""``grid serve`` as users run it, and a fuzz test of the endpoint: only 2xx or 4xx, data intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore
+import pytest
+import ray
+from botocore.config import Config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[2]
+OPERATIONS = [
+    "CreateTable",
+    "DeleteTable",
+    "DescribeTable",
+    "ListTables",
+    "UpdateTable",
+    "PutItem",
+    "GetItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+    "ListStreams",
+    "DescribeStream",
+    "GetShardIterator",
+    "GetRecords",
+    "NoSuchOperation",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(ray_instance: None, *arguments: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    namespace = f"serve-{port}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "grid._cli",
+            "serve",
+            "--port",
+            str(port),
+            "--namespace",
+            namespace,
+            "--address",
+            ray.get_runtime_context().gcs_address,
+            *arguments,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                return process, url
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    process.stderr.read().decode()[-2000:] if process.stderr else "did not start"
+                ) from None
+            time.sleep(0.3)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def signed_server(ray_instance: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    credentials = tmp_path_factory.mktemp("creds") / "credentials"
+    credentials.write_text("# grid serve --credentials FILE\nAKIDSERVE:serve-secret\n")
+    process, url = start_server(ray_instance, "--credentials", str(credentials))
+    yield url
+    stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def dev_server(ray_instance: None) -> Iterator[str]:
+    process, url = start_server(ray_instance, "--allow-any-credentials")
+    yield url
+    stop_server(process)
+
+
+def test_grid_serve_with_a_credentials_file(signed_server: str) -> None:
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=signed_server,
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDSERVE",
+        aws_secret_access_key="serve-secret",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    client.create_table(
+        TableName="served",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName="served", Item={"id": {"S": "a"}, "n": {"N": "1"}})
+    assert client.get_item(TableName="served", Key={"id": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+    stranger = boto3.client(
+        "dynamodb",
+        endpoint_url=signed_server,
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDSERVE",
+        aws_secret_access_key="not-it",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    with pytest.raises(botocore.exceptions.ClientError) as failure:
+        stranger.get_item(TableName="served", Key={"id": {"S": "a"}})
+    assert failure.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_development_mode_refuses_to_bind_beyond_loopback() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "grid._cli", "serve", "--host", "0.0.0.0", "--allow-any-credentials"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2 and "loopback" in completed.stderr
+
+
+def post(url: str, operation: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url + "/",
+        data=body,
+        method="POST",
+        headers={
+            "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+            "Content-Type": "application/x-amz-json-1.0",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "S",
+                    "N",
+                    "B",
+                    "M",
+                    "L",
+                    "SS",
+                    "NS",
+                    "BOOL",
+                    "NULL",
+                    "id",
+                    "Item",
+                    "Key",
+                    "TableName",
+                    "fuzzed",
+                    "KeyConditionExpression",
+                    "ExpressionAttributeValues",
+                    ":v",
+                    "#n",
+                ]
+            )
+            | st.text(max_size=5),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+bodies = st.dictionaries(
+    st.sampled_from(
+        [
+            "TableName",
+            "Item",
+            "Key",
+            "KeySchema",
+            "AttributeDefinitions",
+            "UpdateExpression",
+            "ConditionExpression",
+            "ExpressionAttributeValues",
+            "ExpressionAttributeNames",
+            "Limit",
+            "KeyConditionExpression",
+            "RequestItems",
+            "TransactItems",
+            "ExclusiveStartKey",
+            "Select",
+        ]
+    ),
+    json_values | st.just("fuzzed") | st.just({"id": {"S": "x"}}),
+    max_size=5,
+)
+
+
+def test_fuzzed_requests_get_2xx_or_4xx_and_leave_data_intact(dev_server: str) -> None:
+    status, _ = post(
+        dev_server,
+        "CreateTable",
+        json.dumps(
+            {
+                "TableName": "fuzzed",
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+        ).encode(),
+    )
+    assert status == 200
+    keep = {"id": {"S": "keep"}, "payload": {"M": {"n": {"N": "42"}, "s": {"SS": ["x", "y"]}}}}
+    assert post(dev_server, "PutItem", json.dumps({"TableName": "fuzzed", "Item": keep}).encode())[0] == 200
+
+    @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(operation=st.sampled_from(OPERATIONS), body=bodies | st.binary(max_size=64).map(lambda b: {"raw": b.hex()}))
+    def fuzz(operation: str, body: dict[str, Any]) -> None:
+        if operation in ("DeleteTable", "UpdateTable") and body.get("TableName") == "fuzzed":
+            return  # the one table the test keeps
+        status, answer = post(dev_server, operation, json.dumps(body).encode())
+        assert 200 <= status < 500, (operation, body, answer)
+        if status >= 400:
+            assert answer["__type"].startswith("com.amazonaws.dynamodb.v20120810#")
+
+    fuzz()
+    for raw in (b"not json", b"[1,2]", b"{" * 5000, b'{"TableName": "fuzzed", "Key": ' + b'{"M":' * 3000):
+        status, answer = post(dev_server, "GetItem", raw)
+        assert 400 <= status < 500, (raw[:20], answer)
+    status, answer = post(
+        dev_server, "GetItem", json.dumps({"TableName": "fuzzed", "Key": {"id": {"S": "keep"}}}).encode()
+    )
+    assert status == 200 and answer["Item"] == keep
+    assert urllib.request.urlopen(dev_server + "/health", timeout=5).status == 200
