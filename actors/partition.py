@@ -174,6 +174,10 @@ class PartitionActor:
             last_sequence=log.last_sequence,
         )
 
+    async def provision(self, read_per_second: float | None, write_per_second: float | None) -> None:
+        """This partition's share of the table's provisioned throughput (None: on demand)."""
+        self.store.meter.provision(read_per_second, write_per_second)
+
     async def set_retention(self, max_records: int, max_age_seconds: float) -> None:
         self.store.log.retention = RetentionPolicy(max_records=max_records, max_age_seconds=max_age_seconds)
         self.store.log.trim()
@@ -209,4 +213,13 @@ class PartitionActor:
         import ray
 
         node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-        return {"partition_id": self.partition_id, "node_id": node_id, **self.store.stats()}
+        totals = self.store.meter.totals
+        return {
+            "partition_id": self.partition_id,
+            "node_id": node_id,
+            **self.store.stats(),
+            "consumed_read_units": totals.read_units,
+            "consumed_write_units": totals.write_units,
+            "throttled_reads": totals.throttled_reads,
+            "throttled_writes": totals.throttled_writes,
+        }

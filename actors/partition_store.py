@@ -9,12 +9,14 @@ async actor each operation is atomic: validate, evaluate, mutate, then log.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sortedcontainers import SortedList
 
 from actors.change_log import ChangeLog, RetentionPolicy
+from actors.throttle import CapacityMeter
+from grid._capacity import read_units, write_units
 from grid._changes import ChangeEvent
 from grid._codec import decode_item, encode_item
 from grid._expressions import apply_update, evaluate_condition, parse_condition, parse_update
@@ -49,6 +51,11 @@ OpResult = bytes | None | WriteResult | GridError
 WriteOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
 
 
+def _write_units(old: bytes | None, new: bytes | None) -> float:
+    """A write costs by the larger of the item before and after it."""
+    return write_units(max(len(old) if old is not None else 0, len(new) if new is not None else 0))
+
+
 @dataclass(slots=True, kw_only=True)
 class PlannedWrite:
     """A write checked and computed against ``old``: ``new`` None deletes, ``new is old`` changes nothing."""
@@ -78,6 +85,7 @@ class PartitionStore:
         self.high = high
         self.map_version = map_version
         self.log = ChangeLog(retention, shard_id=shard_id, parent_shard_id=parent_shard_id)
+        self.meter = CapacityMeter()
         self._items: dict[bytes, bytes] = {}
         self._index: SortedList = SortedList()
         self._stored_bytes = 0
@@ -108,11 +116,21 @@ class PartitionStore:
     def _execute_one(self, op: ItemOp) -> OpResult:
         self._check_owned(op.key)
         if isinstance(op, GetOp):
-            return self._items.get(op.key.key)
+            self.meter.admit_read()
+            data = self._items.get(op.key.key)
+            self.meter.charge_read(read_units(len(data) if data is not None else 0, consistent=op.consistent))
+            return data
+        self.meter.admit_write()
         if op.key.key in self.locks or op.key.key in self.read_locks:
             raise TransactionConflictException("Transaction is ongoing for the item")
-        planned = self.plan(op)
+        try:
+            planned = self.plan(op)
+        except ConditionalCheckFailedException:
+            old = self._items.get(op.key.key)
+            self.meter.charge_write(write_units(len(old) if old is not None else 0))  # a failed check still costs
+            raise
         self.apply(planned)
+        self.meter.charge_write(planned.result.units)
         return planned.result
 
     def get_encoded(self, key: bytes) -> bytes | None:
@@ -148,19 +166,17 @@ class PartitionStore:
         old = self._items.get(op.key.key)
         if isinstance(op, PutOp):
             self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
-            return PlannedWrite(
-                key=op.key.key, old=old, new=op.item, result=WriteResult(old=old if op.return_old else None)
-            )
+            result = WriteResult(old=old if op.return_old else None, units=_write_units(old, op.item))
+            return PlannedWrite(key=op.key.key, old=old, new=op.item, result=result)
         if isinstance(op, UpdateOp):
             return self._plan_update(op, old)
         if isinstance(op, DeleteOp):
             self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
-            return PlannedWrite(
-                key=op.key.key, old=old, new=None, result=WriteResult(old=old if op.return_old else None)
-            )
+            result = WriteResult(old=old if op.return_old else None, units=_write_units(old, None))
+            return PlannedWrite(key=op.key.key, old=old, new=None, result=result)
         if isinstance(op, ConditionCheckOp):
             self._check_condition(op.condition, op.args, old, op.return_old_on_failure)
-            return PlannedWrite(key=op.key.key, old=old, new=old, result=WriteResult())
+            return PlannedWrite(key=op.key.key, old=old, new=old, result=WriteResult(units=_write_units(old, None)))
         raise ValidationException(f"Unknown operation {type(op).__name__}")
 
     def _plan_update(self, op: UpdateOp, old: bytes | None) -> PlannedWrite:
@@ -185,7 +201,12 @@ class PartitionStore:
         new = encode_item(new_item)
         wants_old = op.return_values in ("ALL_OLD", "UPDATED_OLD")
         wants_new = op.return_values in ("ALL_NEW", "UPDATED_NEW")
-        result = WriteResult(old=old if wants_old else None, new=new if wants_new else None, updated_names=updated)
+        result = WriteResult(
+            old=old if wants_old else None,
+            new=new if wants_new else None,
+            updated_names=updated,
+            units=_write_units(old, new),
+        )
         return PlannedWrite(key=op.key.key, old=old, new=new, result=result)
 
     def apply(self, planned: PlannedWrite) -> None:
@@ -231,8 +252,12 @@ class PartitionStore:
             low, low_inclusive = start, False
         elif start is not None and not request.forward and start <= high:
             high, high_inclusive = start, False
+        self.meter.admit_read()
         keys = self._index.irange(low, high, inclusive=(low_inclusive, high_inclusive), reverse=not request.forward)
-        return self._page(keys, request.limit, request.filter, request.args, request.count_only, request.max_bytes)
+        return self._metered(
+            self._page(keys, request.limit, request.filter, request.args, request.count_only, request.max_bytes),
+            request.consistent,
+        )
 
     def scan(self, request: ScanRequest) -> Page:
         """Walk ``[low_hash, high_hash)``, which must lie within this partition's range."""
@@ -245,8 +270,19 @@ class PartitionStore:
         if request.exclusive_start is not None and request.exclusive_start >= low:
             low, low_inclusive = request.exclusive_start, False
         high = hash_position(high_hash) if high_hash < (1 << 64) else None
+        self.meter.admit_read()
         keys = self._index.irange(low, high, inclusive=(low_inclusive, False))
-        return self._page(keys, request.limit, request.filter, request.args, request.count_only, request.max_bytes)
+        return self._metered(
+            self._page(keys, request.limit, request.filter, request.args, request.count_only, request.max_bytes),
+            request.consistent,
+        )
+
+    def _metered(self, page: tuple[Page, int], consistent: bool) -> Page:
+        """Charge a page by the bytes it evaluated (filtered-out items count too, as in DynamoDB)."""
+        result, evaluated_bytes = page
+        units = read_units(evaluated_bytes, consistent=consistent)
+        self.meter.charge_read(units)
+        return replace(result, units=units)
 
     def _page(
         self,
@@ -256,7 +292,7 @@ class PartitionStore:
         args: ExpressionArgs,
         count_only: bool,
         max_bytes: int,
-    ) -> Page:
+    ) -> tuple[Page, int]:
         condition = parse_condition(filter_text) if filter_text is not None else None
         items: list[bytes] = []
         count = scanned = size = 0
@@ -276,7 +312,7 @@ class PartitionStore:
             if not count_only:
                 items.append(data)
         last_key = self.key_schema.key_from_storage(decode_item(self._items[last])) if last is not None else None
-        return Page(items=items, count=count, scanned_count=scanned, last_key=last_key, more=more)
+        return Page(items=items, count=count, scanned_count=scanned, last_key=last_key, more=more), size
 
     # -- ownership changes and introspection --------------------------------------
 

@@ -88,6 +88,7 @@ class RouterActor:
         entry.partition_map = PartitionMap(
             table_name=spec.name, table_id=spec.table_id, version=1, ranges=tuple(ranges)
         )
+        await self._provision(entry)
         stream = params.get("StreamSpecification")
         if stream is not None and StreamSpecification.from_params(stream).enabled:
             await self._enable_stream(entry, StreamSpecification.from_params(stream))
@@ -115,14 +116,22 @@ class RouterActor:
                 elif current is not None:
                     current.status = "DISABLED"  # still readable until its records age out
             if "ProvisionedThroughput" in params or "BillingMode" in params:
-                mode, throughput = billing_settings(
-                    params.get("BillingMode", entry.spec.billing_mode),
-                    params.get("ProvisionedThroughput", _throughput_params(entry.spec)),
-                )
+                mode = params.get("BillingMode", entry.spec.billing_mode)
+                default = _throughput_params(entry.spec) if mode == "PROVISIONED" else None
+                mode, throughput = billing_settings(mode, params.get("ProvisionedThroughput", default))
                 entry.spec = replace(entry.spec, billing_mode=mode, provisioned_throughput=throughput)
+                await self._provision(entry)
         except GridError as error:
             return error
         return await self._describe(entry)
+
+    async def _provision(self, entry: TableEntry) -> None:
+        """Split the table's provisioned throughput evenly over its partitions (None: on demand)."""
+        assert entry.partition_map is not None
+        count = len(entry.partition_map.ranges)
+        throughput = entry.spec.provisioned_throughput if entry.spec.billing_mode == "PROVISIONED" else None
+        read, write = (throughput[0] / count, throughput[1] / count) if throughput else (None, None)
+        await asyncio.gather(*(r.handle.provision.remote(read, write) for r in entry.partition_map.ranges))
 
     # -- streams ---------------------------------------------------------------------
 
@@ -235,6 +244,7 @@ class RouterActor:
             moved, closed_shard = await self._split_off_when_unlocked(source.handle, at, version)
             await handle.ingest.remote(moved, closed_shard)
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
+            await self._provision(entry)  # each partition's share of the throughput changed
             return entry.partition_map
 
     # -- helpers ---------------------------------------------------------------------

@@ -25,13 +25,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.partition_store import PartitionStore, PlannedWrite
+from grid._capacity import read_units
 from grid._requests import ConditionCheckOp, DeleteOp, PutOp, UpdateOp
-from grid.errors import ConditionalCheckFailedException, ValidationException
+from grid.errors import (
+    ConditionalCheckFailedException,
+    ProvisionedThroughputExceededException,
+    ValidationException,
+)
 
 __all__ = ["Lock", "TransactionParticipant"]
 
 TxOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
 LOCKED = "locked"  # what ``read`` answers for an item a transaction holds
+
+
+# A transaction action's answer: units consumed when it can go ahead, else why not.
+Answer = float | dict[str, Any]
+
+
+def _failed(answers: Sequence[Answer]) -> bool:
+    return any(isinstance(answer, dict) for answer in answers)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -50,19 +63,19 @@ class TransactionParticipant:
         self._read_keys_by_tx: dict[str, list[bytes]] = {}
         self._read_lease_ends: dict[str, float] = {}
 
-    def prepare(self, txid: str, ledger: int, lease: float, ops: Sequence[TxOp]) -> list[dict[str, Any] | None]:
-        """Plan and lock ``ops``; one reason per op (None: prepared).
+    def prepare(self, txid: str, ledger: int, lease: float, ops: Sequence[TxOp]) -> list[Answer]:
+        """Plan and lock ``ops``; one answer per op: its units if prepared, else a reason dict.
 
         All or nothing within this partition: if any op fails, no lock is taken. A
-        repeated prepare of a transaction already prepared here answers all None.
+        repeated prepare of a transaction already prepared here answers zero units.
         Raises ``PartitionMovedError`` if a key is not this partition's.
         """
         for op in ops:
             self.store._check_owned(op.key)
         if txid in self._keys_by_tx:
-            return [None] * len(ops)
+            return [0.0] * len(ops)
         reasons, plans = self._plan_all(txid, ops)
-        if any(reasons):
+        if _failed(reasons):
             return reasons
         expires_at = self._clock() + lease
         for planned in plans:
@@ -70,29 +83,33 @@ class TransactionParticipant:
         self._keys_by_tx[txid] = [planned.key for planned in plans]
         return reasons
 
-    def execute(self, ops: Sequence[TxOp]) -> list[dict[str, Any] | None]:
+    def execute(self, ops: Sequence[TxOp]) -> list[Answer]:
         """Prepare and commit in one step: for a transaction whose items all live here."""
         for op in ops:
             self.store._check_owned(op.key)
         reasons, plans = self._plan_all(None, ops)
-        if not any(reasons):
+        if not _failed(reasons):
             for planned in plans:
                 self.store.apply(planned)
         return reasons
 
-    def _plan_all(
-        self, txid: str | None, ops: Sequence[TxOp]
-    ) -> tuple[list[dict[str, Any] | None], list[PlannedWrite]]:
-        reasons: list[dict[str, Any] | None] = []
+    def _plan_all(self, txid: str | None, ops: Sequence[TxOp]) -> tuple[list[Answer], list[PlannedWrite]]:
+        """One answer per op: the units it costs if it can go ahead, else the reason it cannot."""
+        reasons: list[Answer] = []
         plans: list[PlannedWrite] = []
+        try:
+            self.store.meter.admit_write()
+        except ProvisionedThroughputExceededException as error:
+            return [{"Code": "ThrottlingError", "Message": error.message} for _ in ops], []
         for op in ops:
             lock = self.store.locks.get(op.key.key)
             if op.key.key in self.store.read_locks or (lock is not None and lock.txid != txid):
                 reasons.append({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
                 continue
             try:
-                plans.append(self.store.plan(op))
-                reasons.append(None)
+                planned = self.store.plan(op)
+                plans.append(planned)
+                reasons.append(2 * planned.result.units)  # transactional writes cost double
             except ConditionalCheckFailedException as error:
                 reason: dict[str, Any] = {"Code": "ConditionalCheckFailed", "Message": error.message}
                 if error.item is not None:
@@ -100,6 +117,7 @@ class TransactionParticipant:
                 reasons.append(reason)
             except ValidationException as error:
                 reasons.append({"Code": "ValidationError", "Message": error.message})
+        self.store.meter.charge_write(sum(r for r in reasons if isinstance(r, float)))
         return reasons, plans
 
     def commit(self, txid: str) -> int:
@@ -153,6 +171,9 @@ class TransactionParticipant:
         values: list[bytes | str | None] = [
             LOCKED if key.key in self.store.locks else self.store.get_encoded(key.key) for key in keys
         ]
+        self.store.meter.charge_read(
+            sum(read_units(len(v), transactional=True) for v in values if isinstance(v, bytes))
+        )
         if lock_for is not None and LOCKED not in values:
             for key in keys:
                 self.store.read_locks.setdefault(key.key, set()).add(lock_for)

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from grid._capacity import Consumed, consumed_capacity_response, read_units, return_consumed_capacity
 from grid._codec import decode_item
 from grid._item_requests import build_delete, build_get, build_put, check_params, shape_item
 from grid._requests import DeleteOp, PutOp
@@ -45,6 +46,8 @@ def _unprocessed(error: BaseException) -> bool:
 
 async def batch_get_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     requests = _requests_map(params, "BatchGetItem")
+    capacity = return_consumed_capacity(params)
+    consumed: list[Consumed] = []
     plans = []
     total = 0
     for table_name, request in requests.items():
@@ -70,20 +73,24 @@ async def batch_get_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any
     unprocessed: dict[str, dict[str, Any]] = {}
     for table_name, request, keys, built in plans:
         found = responses.setdefault(table_name, [])
-        for key, (_, expressions) in zip(keys, built, strict=True):
+        for key, (op, expressions) in zip(keys, built, strict=True):
             answer = next(answers)
             if isinstance(answer, BaseException):
                 if not _unprocessed(answer):
                     raise answer
                 entry = unprocessed.setdefault(table_name, {**request, "Keys": []})
                 entry["Keys"].append(key)
-            elif answer is not None:
+                continue
+            consumed.append(Consumed(table_name, read=read_units(len(answer or b""), consistent=op.consistent)))
+            if answer is not None:
                 found.append(shape_item(decode_item(answer), expressions, request))
-    return {"Responses": responses, "UnprocessedKeys": unprocessed}
+    response = {"Responses": responses, "UnprocessedKeys": unprocessed}
+    return {**response, **consumed_capacity_response(consumed, capacity, as_list=True)}
 
 
 async def batch_write_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     requests = _requests_map(params, "BatchWriteItem")
+    capacity = return_consumed_capacity(params)
     plans: list[tuple[str, Any, PutOp | DeleteOp]] = []
     for table_name, writes in requests.items():
         if not isinstance(writes, list) or not writes:
@@ -107,12 +114,15 @@ async def batch_write_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, A
         raise ValidationException("Provided list of item keys contains duplicates")
     answers = await asyncio.gather(*(grid._run_item_op(name, op) for name, _, op in plans), return_exceptions=True)
     unprocessed: dict[str, list[Any]] = {}
+    consumed: list[Consumed] = []
     for (table_name, write, _), answer in zip(plans, answers, strict=True):
         if isinstance(answer, BaseException):
             if not _unprocessed(answer):
                 raise answer
             unprocessed.setdefault(table_name, []).append(write)
-    return {"UnprocessedItems": unprocessed}
+        else:
+            consumed.append(Consumed(table_name, write=answer.units))
+    return {"UnprocessedItems": unprocessed, **consumed_capacity_response(consumed, capacity, as_list=True)}
 
 
 class BatchWriter:

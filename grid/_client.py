@@ -375,6 +375,7 @@ class Grid:
         budget = request.max_bytes
         items: list[bytes] = []
         count = scanned = 0
+        units = 0.0
         last_key = None
         while cursor < request.high_hash:
             step = functools.partial(
@@ -384,20 +385,26 @@ class Grid:
             items.extend(page.items)
             count += page.count
             scanned += page.scanned_count
+            units += page.units
             if page.last_key is not None:
                 last_key = page.last_key
             budget -= sum(len(data) for data in page.items) if page.items else 0
             if remaining is not None:
                 remaining -= page.scanned_count
             if page.more:
-                return Page(items=items, count=count, scanned_count=scanned, last_key=last_key, more=True)
+                return Page(items=items, count=count, scanned_count=scanned, last_key=last_key, more=True, units=units)
             cursor, position = next_cursor, None
             if (remaining is not None and remaining <= 0) or budget <= 0:
                 more = cursor < request.high_hash and last_key is not None
                 return Page(
-                    items=items, count=count, scanned_count=scanned, last_key=last_key if more else None, more=more
+                    items=items,
+                    count=count,
+                    scanned_count=scanned,
+                    last_key=last_key if more else None,
+                    more=more,
+                    units=units,
                 )
-        return Page(items=items, count=count, scanned_count=scanned, last_key=None, more=False)
+        return Page(items=items, count=count, scanned_count=scanned, last_key=None, more=False, units=units)
 
     @staticmethod
     async def _scan_step(

@@ -24,6 +24,7 @@ __all__ = [
     "build_get",
     "build_put",
     "build_update",
+    "consistent_read",
     "check_params",
     "prepare_request_expressions",
     "return_on_failure",
@@ -110,7 +111,14 @@ def build_put(schema: KeySchema, params: Mapping[str, Any]) -> PutOp:
 def build_get(schema: KeySchema, params: Mapping[str, Any]) -> tuple[GetOp, PreparedExpressions]:
     key = schema.storage_key(schema.normalize_key(params.get("Key")))
     expressions = prepare_request_expressions(params, "ProjectionExpression", values_allowed=False)
-    return GetOp(key=key), expressions
+    return GetOp(key=key, consistent=consistent_read(params)), expressions
+
+
+def consistent_read(params: Mapping[str, Any]) -> bool:
+    value = params.get("ConsistentRead", False)
+    if not isinstance(value, bool):
+        raise ValidationException("ConsistentRead must be a boolean")
+    return value
 
 
 def build_update(schema: KeySchema, params: Mapping[str, Any]) -> UpdateOp:

@@ -61,9 +61,10 @@ NO_EXPRESSION_ARGS = ExpressionArgs()
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetOp:
     key: StorageKey
+    consistent: bool = False  # ConsistentRead: eventually consistent reads cost half
 
     def to_wire(self) -> tuple[Any, ...]:
-        return (_GET, self.key.key, self.key.hash)
+        return (_GET, self.key.key, self.key.hash, self.consistent)
 
 
 @compact_pickle
@@ -232,7 +233,7 @@ def op_from_wire(wire: tuple[Any, ...]) -> PartitionMessage:
     code, key, hash_value = wire[0], wire[1], wire[2]
     storage_key = StorageKey(key=key, hash=hash_value)
     if code == _GET:
-        return GetOp(key=storage_key)
+        return GetOp(key=storage_key, consistent=wire[3])
     if code == _PUT:
         if len(wire) == 4:
             return PutOp(key=storage_key, item=wire[3])
@@ -269,13 +270,14 @@ class WriteResult:
     old: bytes | None = None
     new: bytes | None = None
     updated_names: tuple[str, ...] = ()
+    units: float = 0.0  # write capacity units consumed
 
     def to_wire(self) -> tuple[Any, ...]:
-        return (self.old, self.new, self.updated_names)
+        return (self.old, self.new, self.updated_names, self.units)
 
     @classmethod
     def from_wire(cls, wire: tuple[Any, ...]) -> WriteResult:
-        return cls(old=wire[0], new=wire[1], updated_names=wire[2])
+        return cls(old=wire[0], new=wire[1], updated_names=wire[2], units=wire[3])
 
 
 @compact_pickle
@@ -299,6 +301,7 @@ class QueryRequest:
     args: ExpressionArgs = NO_EXPRESSION_ARGS
     count_only: bool = False
     max_bytes: int = MAX_PAGE_BYTES
+    consistent: bool = False
 
 
 @compact_pickle
@@ -314,6 +317,7 @@ class ScanRequest:
     args: ExpressionArgs = NO_EXPRESSION_ARGS
     count_only: bool = False
     max_bytes: int = MAX_PAGE_BYTES
+    consistent: bool = False
 
 
 @compact_pickle
@@ -331,3 +335,4 @@ class Page:
     scanned_count: int
     last_key: dict[str, Any] | None
     more: bool
+    units: float = 0.0  # read capacity units the page consumed

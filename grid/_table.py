@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from grid._batch import BatchWriter
+from grid._capacity import Consumed, consumed_capacity_response, read_units, return_consumed_capacity
 from grid._codec import decode_item
 from grid._expression_args import PreparedExpressions
 from grid._expressions import key_condition_parts
@@ -21,6 +22,7 @@ from grid._item_requests import (
     build_put,
     build_update,
     check_params,
+    consistent_read,
     prepare_request_expressions,
     shape_item,
 )
@@ -149,43 +151,47 @@ class Table:
         changes), ``ValidationException`` for bad input.
         """
         check_params("PutItem", params, _PUT_PARAMS)
+        capacity = return_consumed_capacity(params)
         op = build_put(await self._key_schema(), params)
         result: WriteResult = await self._grid._run_item_op(self.name, op)
-        return {"Attributes": decode_item(result.old)} if result.old is not None else {}
+        answer = {"Attributes": decode_item(result.old)} if result.old is not None else {}
+        return self._with_capacity(answer, capacity, write=result.units)
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """The item with ``Key``, as ``{"Item": {...}}``, or ``{}`` if there is none."""
         check_params("GetItem", params, _GET_PARAMS)
+        capacity = return_consumed_capacity(params)
         op, expressions = build_get(await self._key_schema(), params)
         data = await self._grid._run_item_op(self.name, op)
-        if data is None:
-            return {}
-        return {"Item": shape_item(decode_item(data), expressions, params)}
+        units = read_units(len(data) if data is not None else 0, consistent=op.consistent)
+        answer = {"Item": shape_item(decode_item(data), expressions, params)} if data is not None else {}
+        return self._with_capacity(answer, capacity, read=units)
 
     async def update_item(self, **params: Any) -> dict[str, Any]:
         """Edit (or create) the item with ``Key`` by ``UpdateExpression``, if the condition holds."""
         check_params("UpdateItem", params, _UPDATE_PARAMS)
+        capacity = return_consumed_capacity(params)
         op = build_update(await self._key_schema(), params)
         result: WriteResult = await self._grid._run_item_op(self.name, op)
         return_values = op.return_values
-        if return_values in ("ALL_OLD", "UPDATED_OLD"):
-            if result.old is None:
-                return {}
+        attributes: dict[str, Any] = {}
+        if return_values in ("ALL_OLD", "UPDATED_OLD") and result.old is not None:
             attributes = decode_item(result.old)
-        elif return_values in ("ALL_NEW", "UPDATED_NEW"):
-            attributes = decode_item(result.new) if result.new is not None else {}
-        else:
-            return {}
+        elif return_values in ("ALL_NEW", "UPDATED_NEW") and result.new is not None:
+            attributes = decode_item(result.new)
         if return_values.startswith("UPDATED_"):
             attributes = {n: attributes[n] for n in result.updated_names if n in attributes}
-        return {"Attributes": attributes} if attributes else {}
+        answer = {"Attributes": attributes} if attributes else {}
+        return self._with_capacity(answer, capacity, write=result.units)
 
     async def delete_item(self, **params: Any) -> dict[str, Any]:
         """Delete the item with ``Key``, if the condition holds; deleting nothing is no error."""
         check_params("DeleteItem", params, _DELETE_PARAMS)
+        capacity = return_consumed_capacity(params)
         op = build_delete(await self._key_schema(), params)
         result: WriteResult = await self._grid._run_item_op(self.name, op)
-        return {"Attributes": decode_item(result.old)} if result.old is not None else {}
+        answer = {"Attributes": decode_item(result.old)} if result.old is not None else {}
+        return self._with_capacity(answer, capacity, write=result.units)
 
     def stream(self, start: str = "TRIM_HORIZON", consumer: str | None = None) -> StreamReader:
         """Every change of this table as DynamoDB Streams records, in order per item key.
@@ -258,9 +264,13 @@ class Table:
             filter=expressions.text("FilterExpression"),
             args=expressions.args,
             count_only=count_only,
+            consistent=consistent_read(params),
         )
+        capacity = return_consumed_capacity(params)
         page: Page = await self._grid._run_page(self.name, request)
-        return self._page_response(page, expressions, params, count_only)
+        return self._with_capacity(
+            self._page_response(page, expressions, params, count_only), capacity, read=page.units
+        )
 
     async def scan(self, **params: Any) -> dict[str, Any]:
         """One page of every item, walking partitions in hash order.
@@ -287,9 +297,13 @@ class Table:
             filter=expressions.text("FilterExpression"),
             args=expressions.args,
             count_only=count_only,
+            consistent=consistent_read(params),
         )
+        capacity = return_consumed_capacity(params)
         page: Page = await self._grid._run_scan(self.name, request)
-        return self._page_response(page, expressions, params, count_only)
+        return self._with_capacity(
+            self._page_response(page, expressions, params, count_only), capacity, read=page.units
+        )
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -322,6 +336,14 @@ class Table:
             raise ValidationException(
                 "The provided starting key is invalid: The provided key element does not match the schema"
             ) from None
+
+    def _with_capacity(
+        self, answer: dict[str, Any], mode: str, *, read: float = 0.0, write: float = 0.0
+    ) -> dict[str, Any]:
+        """Add ``ConsumedCapacity`` as ``ReturnConsumedCapacity`` asked (``NONE``: nothing)."""
+        if mode != "NONE":
+            answer.update(consumed_capacity_response([Consumed(self.name, read, write)], mode))
+        return answer
 
     def _page_response(
         self, page: Page, expressions: PreparedExpressions, params: Mapping[str, Any], count_only: bool

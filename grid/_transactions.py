@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from grid._capacity import Consumed, consumed_capacity_response, return_consumed_capacity
 from grid._codec import decode_item
 from grid._item_requests import (
     build_condition_check,
@@ -205,6 +206,7 @@ def _send(group: Group, message: TxMessage) -> Awaitable[Any]:
 
 async def transact_write_items(grid: Grid, params: Mapping[str, Any], lease: float) -> dict[str, Any]:
     check_params("TransactWriteItems", params, frozenset({"TransactItems", "ClientRequestToken"}))
+    capacity = return_consumed_capacity(params)
     actions = await _actions(grid, params.get("TransactItems"))
     token = params.get("ClientRequestToken")
     if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 36):
@@ -223,9 +225,9 @@ async def transact_write_items(grid: Grid, params: Mapping[str, Any], lease: flo
         try:
             if len(groups) == 1 and token_key is None:
                 # A token needs the ledger's decision record, so it always takes two phases.
-                reasons = await _write_in_one_partition(actions, groups[0])
+                reasons, units = await _write_in_one_partition(actions, groups[0])
             else:
-                reasons = await _write_two_phase(grid, txid, actions, groups, lease)
+                reasons, units = await _write_two_phase(grid, txid, actions, groups, lease)
         except PartitionMovedError:
             for table in {a.table for a in actions}:
                 await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
@@ -234,24 +236,38 @@ async def transact_write_items(grid: Grid, params: Mapping[str, Any], lease: flo
             await call(grid._ledger(token_key).finish_token, token_key, reasons)
         if reasons is not None:
             raise _canceled(reasons)
-        return {}
+        consumed = [Consumed(table, write=total) for table, total in units.items()]
+        return consumed_capacity_response(consumed, capacity, as_list=True)
     raise TransactionCanceledException(
         "Transaction cancelled: the partition map kept changing", cancellation_reasons=[]
     )
 
 
-async def _write_in_one_partition(actions: list[TxAction], group: Group) -> list[dict[str, Any] | None] | None:
-    members = group[2]
-    reasons = await _send(group, TxExecute(ops=tuple(a.op for a in members)))
-    ordered: list[dict[str, Any] | None] = [None] * len(actions)
-    for action, reason in zip(members, reasons, strict=True):
-        ordered[action.index] = reason
-    return ordered if any(ordered) else None
+Outcome = tuple[list[dict[str, Any] | None] | None, dict[str, float]]
+
+
+def _take_answers(
+    members: list[TxAction], answers: list[Any], reasons: list[dict[str, Any] | None], units: dict[str, float]
+) -> None:
+    """Spread a partition's answers: a reason where an action failed, its units where it went ahead."""
+    for action, answer in zip(members, answers, strict=True):
+        if isinstance(answer, dict):
+            reasons[action.index] = answer
+        else:
+            units[action.table] = units.get(action.table, 0.0) + answer
+
+
+async def _write_in_one_partition(actions: list[TxAction], group: Group) -> Outcome:
+    answers = await _send(group, TxExecute(ops=tuple(a.op for a in group[2])))
+    reasons: list[dict[str, Any] | None] = [None] * len(actions)
+    units: dict[str, float] = {}
+    _take_answers(group[2], answers, reasons, units)
+    return (reasons if any(reasons) else None), units
 
 
 async def _write_two_phase(
     grid: Grid, txid: str, actions: list[TxAction], groups: list[Group], lease: float
-) -> list[dict[str, Any] | None] | None:
+) -> Outcome:
     ledger_number = ledger_index(txid)
     answers = await asyncio.gather(
         *(
@@ -261,13 +277,13 @@ async def _write_two_phase(
         return_exceptions=True,
     )
     reasons: list[dict[str, Any] | None] = [None] * len(actions)
+    units: dict[str, float] = {}
     failure: BaseException | None = None
     for group, answer in zip(groups, answers, strict=True):
         if isinstance(answer, BaseException):
             failure = failure or answer
             continue
-        for action, reason in zip(group[2], answer, strict=True):
-            reasons[action.index] = reason
+        _take_answers(group[2], answer, reasons, units)
     grid._fault_point("prepared")
     wanted = "COMMITTED" if failure is None and not any(reasons) else "ABORTED"
     decision = await grid._decide(ledger_number, txid, wanted)
@@ -276,13 +292,13 @@ async def _write_two_phase(
         # Committed from here on: a partition that misses this message finishes the
         # transaction from the ledger when its lock's lease runs out.
         await asyncio.gather(*(_send(g, TxCommit(txid=txid)) for g in groups), return_exceptions=True)
-        return None
+        return None, units
     await asyncio.gather(*(_send(g, TxAbort(txid=txid)) for g in groups), return_exceptions=True)
     if failure is not None:
         raise failure
     if not any(reasons):  # every action prepared, but a recoverer aborted the attempt first
         reasons = [{"Code": "TransactionConflict", "Message": "The transaction's lease expired"}] * len(actions)
-    return reasons
+    return reasons, units
 
 
 async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
