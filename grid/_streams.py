@@ -175,12 +175,15 @@ class StreamReader:
 
 async def list_streams(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     check_params("ListStreams", params, frozenset({"TableName", "Limit", "ExclusiveStartStreamArn"}))
-    streams = await call(grid._transport.router.list_streams, params.get("TableName"))
+    table = params.get("TableName")
+    if table is not None and not isinstance(table, str):
+        raise ValidationException("TableName must be a string")
+    streams = await call(grid._transport.router.list_streams, table)
     start = params.get("ExclusiveStartStreamArn")
     if start is not None:
         arns = [s["StreamArn"] for s in streams]
         streams = streams[arns.index(start) + 1 :] if start in arns else []
-    limit = params.get("Limit", 100)
+    limit = _limit(params, 100)
     answer: dict[str, Any] = {"Streams": streams[:limit]}
     if len(streams) > limit:
         answer["LastEvaluatedStreamArn"] = streams[limit - 1]["StreamArn"]
@@ -189,7 +192,7 @@ async def list_streams(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
 
 async def describe_stream(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     check_params("DescribeStream", params, frozenset({"StreamArn", "Limit", "ExclusiveStartShardId"}))
-    stream = await _stream(grid, params.get("StreamArn", ""))
+    stream = await _stream(grid, _string(params, "StreamArn"))
     shards = await call(stream["handle"].describe_shards)
     start = params.get("ExclusiveStartShardId")
     if start is not None:
@@ -206,9 +209,23 @@ async def describe_stream(grid: Grid, params: Mapping[str, Any]) -> dict[str, An
                 {"AttributeName": name, "KeyType": kind}
                 for name, kind in zip(stream["key_schema"].names, ("HASH", "RANGE"), strict=False)
             ],
-            "Shards": shards[: params.get("Limit", 100)],
+            "Shards": shards[: _limit(params, 100)],
         }
     }
+
+
+def _limit(params: Mapping[str, Any], highest: int) -> int:
+    limit = params.get("Limit", highest)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= highest:
+        raise ValidationException(f"Limit must be an integer from 1 to {highest}")
+    return limit
+
+
+def _string(params: Mapping[str, Any], name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValidationException(f"{name} must be a non-empty string")
+    return value
 
 
 def _encode_iterator(arn: str, shard_id: str, after: int) -> str:
@@ -233,16 +250,14 @@ async def get_shard_iterator(grid: Grid, params: Mapping[str, Any]) -> dict[str,
     number = int(sequence) if isinstance(sequence, str) and sequence.isdigit() else None
     if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and number is None:
         raise ValidationException(f"A valid SequenceNumber is required for {kind}")
-    stream = await _stream(grid, params.get("StreamArn", ""))
-    after = await call(stream["handle"].shard_position, params.get("ShardId"), kind, number)
+    stream = await _stream(grid, _string(params, "StreamArn"))
+    after = await call(stream["handle"].shard_position, _string(params, "ShardId"), kind, number)
     return {"ShardIterator": _encode_iterator(stream["arn"], params["ShardId"], after)}
 
 
 async def get_records(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     check_params("GetRecords", params, frozenset({"ShardIterator", "Limit"}))
-    limit = params.get("Limit", 1000)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-        raise ValidationException("Limit must be an integer from 1 to 1000")
+    limit = _limit(params, 1000)
     arn, shard_id, after = _decode_iterator(params.get("ShardIterator"))
     stream = await _stream(grid, arn)
     records, finished = await call(stream["handle"].read_shard, shard_id, after, limit)

@@ -21,7 +21,7 @@ async def test_create_describe_list_delete(grid_client: grid.Grid) -> None:
     table = await grid_client.create_table(
         TableName=name,
         **{**CATALOG_TABLE, "BillingMode": "PROVISIONED"},
-        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 500},
         GridSettings={"Partitions": 2},
     )
     assert isinstance(table, grid.Table) and table.name == name
@@ -33,6 +33,7 @@ async def test_create_describe_list_delete(grid_client: grid.Grid) -> None:
     assert described["ItemCount"] == 30 and described["TableSizeBytes"] > 30 * 200
     assert isinstance(described["CreationDateTime"], datetime)
     assert described["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+    assert described["ProvisionedThroughput"]["WriteCapacityUnits"] == 500
     assert described["GridSettings"]["Partitions"] == 2
     assert name in (await grid_client.list_tables())["TableNames"]
 

@@ -101,20 +101,20 @@ def catalog(store: PartitionStore) -> PartitionStore:
 
 def test_put_get_delete(store: PartitionStore) -> None:
     op = put_op(SEED)
-    assert one(store, op) == WriteResult()
+    assert one(store, op) == WriteResult(units=1.0)  # one unit per KB written, at least one
     assert one(store, GetOp(key=op.key)) == op.item  # the stored bytes, served without decoding
     assert get(store, SEED_ID, SEED["sku"]) == SEED
     assert get(store, SEED_ID, "other") is None
-    assert one(store, DeleteOp(key=op.key, return_old=True)) == WriteResult(old=op.item)
+    assert one(store, DeleteOp(key=op.key, return_old=True)) == WriteResult(old=op.item, units=1.0)
     assert get(store, SEED_ID, SEED["sku"]) is None
-    assert one(store, DeleteOp(key=op.key, return_old=True)) == WriteResult(old=None)
+    assert one(store, DeleteOp(key=op.key, return_old=True)) == WriteResult(old=None, units=1.0)  # deleting nothing still costs a unit
 
 
 def test_put_replaces_the_whole_item_and_can_return_the_old_one(store: PartitionStore) -> None:
     first = put_op(SEED)
     one(store, first)
     replacement = {"customer_id": SEED_ID, "sku": SEED["sku"], "version": 3}
-    assert one(store, put_op(replacement, return_old=True)) == WriteResult(old=first.item)
+    assert one(store, put_op(replacement, return_old=True)) == WriteResult(old=first.item, units=1.0)
     assert get(store, SEED_ID, SEED["sku"]) == normalize_item(replacement)
 
 
