@@ -17,8 +17,10 @@ from typing import Any
 import ray
 
 from actors.launch import start_partition, start_stream
+from actors.table_monitor import TableMonitor
+from grid._autoscaling import TargetTracker
 from grid._partition_map import PartitionMap, PartitionRange
-from grid._schema import StreamSpecification, TableSpec, billing_settings
+from grid._schema import GridSettings, StreamSpecification, TableSpec, billing_settings
 from grid.errors import (
     GridError,
     ResourceInUseException,
@@ -47,6 +49,7 @@ class TableEntry:
     status: str
     partition_map: PartitionMap | None = None
     streams: list[TableStream] = field(default_factory=list)  # the newest last
+    monitor: TableMonitor | None = None
 
     @property
     def stream(self) -> TableStream | None:
@@ -89,6 +92,7 @@ class RouterActor:
             table_name=spec.name, table_id=spec.table_id, version=1, ranges=tuple(ranges)
         )
         await self._provision(entry)
+        self._start_monitor(entry)
         stream = params.get("StreamSpecification")
         if stream is not None and StreamSpecification.from_params(stream).enabled:
             await self._enable_stream(entry, StreamSpecification.from_params(stream))
@@ -100,7 +104,13 @@ class RouterActor:
         entry = self._tables.get(name)
         if entry is None or entry.status != "ACTIVE":
             return _not_found(name)
-        unknown = set(params) - {"TableName", "StreamSpecification", "ProvisionedThroughput", "BillingMode"}
+        unknown = set(params) - {
+            "TableName",
+            "StreamSpecification",
+            "ProvisionedThroughput",
+            "BillingMode",
+            "GridSettings",
+        }
         if unknown:
             return ValidationException(f"Unsupported UpdateTable parameters: {', '.join(sorted(unknown))}")
         try:
@@ -121,9 +131,120 @@ class RouterActor:
                 mode, throughput = billing_settings(mode, params.get("ProvisionedThroughput", default))
                 entry.spec = replace(entry.spec, billing_mode=mode, provisioned_throughput=throughput)
                 await self._provision(entry)
+            if "GridSettings" in params:
+                await self._update_grid_settings(entry, params["GridSettings"])
         except GridError as error:
             return error
         return await self._describe(entry)
+
+    async def _update_grid_settings(self, entry: TableEntry, raw: Any) -> None:
+        """``GridSettings`` changed online: the partition count (by splitting) and the policy clock."""
+        if not isinstance(raw, dict) or set(raw) - {"Partitions", "TimeScale"}:
+            raise ValidationException("update_table's GridSettings takes Partitions and TimeScale")
+        settings = GridSettings.from_params({**entry.spec.grid_settings.describe(), **raw})
+        entry.spec = replace(entry.spec, grid_settings=settings)
+        if entry.monitor is not None:
+            entry.monitor.time_scale = settings.time_scale
+        assert entry.partition_map is not None
+        if settings.partitions < len(entry.partition_map.ranges):
+            raise ValidationException(
+                f"The table has {len(entry.partition_map.ranges)} partitions; merging partitions is not supported yet"
+            )
+        while len(entry.partition_map.ranges) < settings.partitions:
+            widest = max(entry.partition_map.ranges, key=lambda r: r.high - r.low)
+            answer = await self.split_partition(entry.spec.name, widest.partition_id)
+            if isinstance(answer, GridError):
+                raise answer
+
+    # -- auto scaling and metrics ----------------------------------------------------------
+
+    def _start_monitor(self, entry: TableEntry) -> None:
+        async def apply(read: int, write: int) -> None:
+            entry.spec = replace(entry.spec, provisioned_throughput=(read, write))
+            await self._provision(entry)
+
+        def provisioned() -> tuple[int, int] | None:
+            return entry.spec.provisioned_throughput if entry.spec.billing_mode == "PROVISIONED" else None
+
+        def partitions() -> list[Any]:
+            return [r.handle for r in entry.partition_map.ranges] if entry.partition_map else []
+
+        entry.monitor = TableMonitor(
+            entry.spec.name,
+            partitions=partitions,
+            provisioned=provisioned,
+            apply=apply,
+            time_scale=entry.spec.grid_settings.time_scale,
+        )
+        entry.monitor.start()
+
+    async def update_table_replica_auto_scaling(self, name: str, params: dict[str, Any]) -> dict[str, Any] | GridError:
+        entry = self._tables.get(name)
+        if entry is None or entry.status != "ACTIVE" or entry.monitor is None:
+            return _not_found(name)
+        unknown = set(params) - {
+            "TableName",
+            "ProvisionedReadCapacityAutoScalingUpdate",
+            "ProvisionedWriteCapacityAutoScalingUpdate",
+            "GlobalSecondaryIndexUpdates",
+            "ReplicaUpdates",
+        }
+        if unknown:
+            return ValidationException(
+                f"Unsupported UpdateTableReplicaAutoScaling parameters: {', '.join(sorted(unknown))}"
+            )
+        if entry.spec.billing_mode != "PROVISIONED":
+            return ValidationException("Auto scaling needs a table in PROVISIONED billing mode")
+        scaling = entry.monitor.scaling
+        try:
+            for key, dimension in (
+                ("ProvisionedReadCapacityAutoScalingUpdate", "read"),
+                ("ProvisionedWriteCapacityAutoScalingUpdate", "write"),
+            ):
+                if key in params:
+                    tracker: TargetTracker = getattr(scaling, dimension)
+                    setattr(scaling, dimension, TargetTracker(tracker.settings.updated(params[key], key)))
+            for index_update in params.get("GlobalSecondaryIndexUpdates") or []:
+                index_name = index_update.get("IndexName") if isinstance(index_update, dict) else None
+                return ResourceNotFoundException(f"The table does not have the specified index: {index_name}")
+        except GridError as error:
+            return error
+        scaling.enabled = True
+        return await self.describe_table_replica_auto_scaling(name)
+
+    async def describe_table_replica_auto_scaling(self, name: str) -> dict[str, Any] | GridError:
+        entry = self._tables.get(name)
+        if entry is None or entry.monitor is None:
+            return _not_found(name)
+        scaling = entry.monitor.scaling
+        read, write = entry.spec.provisioned_throughput or (0, 0)
+        replica: dict[str, Any] = {
+            "RegionName": "local",
+            "GlobalSecondaryIndexes": [],
+            "ReplicaProvisionedReadCapacityAutoScalingSettings": scaling.read.settings.describe(),
+            "ReplicaProvisionedWriteCapacityAutoScalingSettings": scaling.write.settings.describe(),
+            "ReplicaStatus": "ACTIVE",
+        }
+        if not scaling.enabled:
+            for key in (
+                "ReplicaProvisionedReadCapacityAutoScalingSettings",
+                "ReplicaProvisionedWriteCapacityAutoScalingSettings",
+            ):
+                replica[key] = {**replica[key], "AutoScalingDisabled": True}
+        return {
+            "TableAutoScalingDescription": {
+                "TableName": name,
+                "TableStatus": entry.status,
+                "Replicas": [replica],
+                "GridProvisionedThroughput": {"ReadCapacityUnits": read, "WriteCapacityUnits": write},
+            }
+        }
+
+    async def table_metrics(self, name: str, since: float | None) -> list[dict[str, Any]] | GridError:
+        entry = self._tables.get(name)
+        if entry is None or entry.monitor is None:
+            return _not_found(name)
+        return [s for s in entry.monitor.samples if since is None or s["Timestamp"] > since]
 
     async def _provision(self, entry: TableEntry) -> None:
         """Split the table's provisioned throughput evenly over its partitions (None: on demand)."""
@@ -190,6 +311,8 @@ class RouterActor:
             ray.kill(partition.handle, no_restart=True)
         for stream in entry.streams:
             ray.kill(stream.handle, no_restart=True)
+        if entry.monitor is not None:
+            entry.monitor.stop()
         return description
 
     async def describe_table(self, name: str) -> dict[str, Any] | GridError:

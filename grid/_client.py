@@ -194,6 +194,36 @@ class Grid:
         description = await call(self._transport.router.update_table, name, dict(params))
         return {"TableDescription": description}
 
+    async def update_table_replica_auto_scaling(self, **params: Any) -> dict[str, Any]:
+        """Target-tracking auto scaling of a provisioned table's reads and writes.
+
+        Each ``Provisioned{Read,Write}CapacityAutoScalingUpdate`` takes ``MinimumUnits``,
+        ``MaximumUnits`` and ``ScalingPolicyUpdate.TargetTrackingScalingPolicyConfiguration.TargetValue``
+        (20 to 90 percent), as DynamoDB's call does.
+        """
+        self._check_open()
+        name = check_table_name(params.get("TableName"))
+        answer: dict[str, Any] = await call(
+            self._transport.router.update_table_replica_auto_scaling, name, dict(params)
+        )
+        return answer
+
+    async def describe_table_replica_auto_scaling(self, **params: Any) -> dict[str, Any]:
+        self._check_open()
+        name = self._table_name_param(params)
+        answer: dict[str, Any] = await call(self._transport.router.describe_table_replica_auto_scaling, name)
+        return answer
+
+    async def table_metrics(self, *, TableName: str, Since: float | None = None) -> dict[str, Any]:  # noqa: N803
+        """grid's own call: the table's time series (a sample a second), newest last.
+
+        Each sample holds consumed and provisioned read and write units per second,
+        throttled requests, partitions, items and bytes, and its ``Timestamp``.
+        """
+        self._check_open()
+        samples = await call(self._transport.router.table_metrics, check_table_name(TableName), Since)
+        return {"Samples": samples}
+
     # -- DynamoDB Streams ------------------------------------------------------------------
 
     async def list_streams(self, **params: Any) -> dict[str, Any]:

@@ -52,6 +52,7 @@ class GridSettings:
     partitions: int = DEFAULT_PARTITIONS
     stream_retention_seconds: float = 24 * 3600.0
     stream_retention_records: int = 1_000_000
+    time_scale: float = 1.0  # auto scaling's policy clock runs this many times faster
 
     @classmethod
     def from_params(cls, params: Any) -> GridSettings:
@@ -59,7 +60,7 @@ class GridSettings:
             return cls()
         if not isinstance(params, Mapping):
             raise ValidationException("GridSettings must be a map")
-        unknown = set(params) - {"Partitions", "StreamRetentionSeconds", "StreamRetentionRecords"}
+        unknown = set(params) - {"Partitions", "StreamRetentionSeconds", "StreamRetentionRecords", "TimeScale"}
         if unknown:
             raise ValidationException(f"Unknown GridSettings: {', '.join(sorted(unknown))}")
         return cls(
@@ -70,6 +71,7 @@ class GridSettings:
             stream_retention_records=_positive_number(
                 params, "StreamRetentionRecords", 1_000_000, int, 100, 100_000_000
             ),
+            time_scale=float(_positive_number(params, "TimeScale", 1.0, (int, float), 1, 100_000)),  # type: ignore[arg-type]
         )
 
     def describe(self) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class GridSettings:
             "Partitions": self.partitions,
             "StreamRetentionSeconds": self.stream_retention_seconds,
             "StreamRetentionRecords": self.stream_retention_records,
+            "TimeScale": self.time_scale,
         }
 
 

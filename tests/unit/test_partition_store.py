@@ -107,7 +107,9 @@ def test_put_get_delete(store: PartitionStore) -> None:
     assert get(store, SEED_ID, "other") is None
     assert one(store, DeleteOp(key=op.key, return_old=True)) == WriteResult(old=op.item, units=1.0)
     assert get(store, SEED_ID, SEED["sku"]) is None
-    assert one(store, DeleteOp(key=op.key, return_old=True)) == WriteResult(old=None, units=1.0)  # deleting nothing still costs a unit
+    assert one(store, DeleteOp(key=op.key, return_old=True)) == WriteResult(
+        old=None, units=1.0
+    )  # deleting nothing still costs a unit
 
 
 def test_put_replaces_the_whole_item_and_can_return_the_old_one(store: PartitionStore) -> None:
