@@ -20,7 +20,7 @@ from actors.launch import start_partition, start_stream
 from actors.table_monitor import TableMonitor
 from grid._autoscaling import TargetTracker
 from grid._partition_map import PartitionMap, PartitionRange
-from grid._schema import GridSettings, StreamSpecification, TableSpec, billing_settings
+from grid._schema import MAX_PARTITIONS, GridSettings, StreamSpecification, TableSpec, billing_settings
 from grid.errors import (
     GridError,
     ResourceInUseException,
@@ -169,11 +169,25 @@ class RouterActor:
         def partitions() -> list[Any]:
             return [r.handle for r in entry.partition_map.ranges] if entry.partition_map else []
 
+        async def split(partition_id: str) -> None:
+            await self.split_partition(entry.spec.name, partition_id)
+
+        def limits() -> tuple[int, float, float, int]:
+            settings = entry.spec.grid_settings
+            return (
+                settings.max_partition_bytes,
+                settings.max_partition_read_units,
+                settings.max_partition_write_units,
+                MAX_PARTITIONS,
+            )
+
         entry.monitor = TableMonitor(
             entry.spec.name,
             partitions=partitions,
             provisioned=provisioned,
             apply=apply,
+            split=split,
+            limits=limits,
             time_scale=entry.spec.grid_settings.time_scale,
         )
         entry.monitor.start()

@@ -49,6 +49,8 @@ class TableMonitor:
         partitions: Callable[[], list[Any]],
         provisioned: Callable[[], tuple[int, int] | None],
         apply: Callable[[int, int], Awaitable[None]],
+        split: Callable[[str], Awaitable[None]] | None = None,
+        limits: Callable[[], tuple[int, float, float, int]] | None = None,
         time_scale: float = 1.0,
     ) -> None:
         self.table_name = table_name
@@ -58,6 +60,9 @@ class TableMonitor:
         self._partitions = partitions
         self._provisioned = provisioned
         self._apply = apply
+        self._split = split
+        self._limits = limits
+        self._per_partition: dict[str, tuple[float, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._last: tuple[float, float, float, int, int] | None = None
         self._minute = [0.0, 0.0, 0.0]  # real seconds, read units, write units in this policy minute
@@ -110,6 +115,7 @@ class TableMonitor:
         }
         self.samples.append(sample)
         self._export(sample)
+        await self._split_hot_or_large(stats, elapsed)
         await self._policy_minute(elapsed, read - last[1], write - last[2], provisioned)
         return sample
 
@@ -130,6 +136,28 @@ class TableMonitor:
         new_write = self.scaling.write.step(write_units / seconds, provisioned[1])
         if new_read is not None or new_write is not None:
             await self._apply(new_read or provisioned[0], new_write or provisioned[1])
+
+    async def _split_hot_or_large(self, stats: list[dict[str, Any]], elapsed: float) -> None:
+        """Split the partition furthest past a per-partition limit (one split a tick)."""
+        if self._split is None or self._limits is None:
+            return
+        max_bytes, max_read, max_write, max_partitions = self._limits()
+        worst: tuple[float, str] | None = None
+        for entry in stats:
+            pid = entry["partition_id"]
+            before = self._per_partition.get(pid)
+            self._per_partition[pid] = (entry["consumed_read_units"], entry["consumed_write_units"])
+            if before is None:
+                continue
+            pressure = max(
+                entry["size_bytes"] / max_bytes,
+                (entry["consumed_read_units"] - before[0]) / elapsed / max_read,
+                (entry["consumed_write_units"] - before[1]) / elapsed / max_write,
+            )
+            if pressure > 1.0 and (worst is None or pressure > worst[0]):
+                worst = (pressure, pid)
+        if worst is not None and len(stats) < max_partitions:
+            await self._split(worst[1])
 
     def _export(self, sample: dict[str, Any]) -> None:
         tags = {"table": self.table_name}

@@ -53,6 +53,10 @@ class GridSettings:
     stream_retention_seconds: float = 24 * 3600.0
     stream_retention_records: int = 1_000_000
     time_scale: float = 1.0  # auto scaling's policy clock runs this many times faster
+    # A partition past any of these limits splits (DynamoDB's per-partition limits by default).
+    max_partition_bytes: int = 10 * 1024**3
+    max_partition_read_units: float = 3000.0
+    max_partition_write_units: float = 1000.0
 
     @classmethod
     def from_params(cls, params: Any) -> GridSettings:
@@ -60,7 +64,15 @@ class GridSettings:
             return cls()
         if not isinstance(params, Mapping):
             raise ValidationException("GridSettings must be a map")
-        unknown = set(params) - {"Partitions", "StreamRetentionSeconds", "StreamRetentionRecords", "TimeScale"}
+        unknown = set(params) - {
+            "Partitions",
+            "StreamRetentionSeconds",
+            "StreamRetentionRecords",
+            "TimeScale",
+            "MaxPartitionBytes",
+            "MaxPartitionReadUnits",
+            "MaxPartitionWriteUnits",
+        }
         if unknown:
             raise ValidationException(f"Unknown GridSettings: {', '.join(sorted(unknown))}")
         return cls(
@@ -72,6 +84,13 @@ class GridSettings:
                 params, "StreamRetentionRecords", 1_000_000, int, 100, 100_000_000
             ),
             time_scale=float(_positive_number(params, "TimeScale", 1.0, (int, float), 1, 100_000)),  # type: ignore[arg-type]
+            max_partition_bytes=_positive_number(params, "MaxPartitionBytes", 10 * 1024**3, int, 1024, 1 << 50),
+            max_partition_read_units=float(
+                _positive_number(params, "MaxPartitionReadUnits", 3000.0, (int, float), 1, 1e9)  # type: ignore[arg-type]
+            ),
+            max_partition_write_units=float(
+                _positive_number(params, "MaxPartitionWriteUnits", 1000.0, (int, float), 1, 1e9)  # type: ignore[arg-type]
+            ),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -80,6 +99,9 @@ class GridSettings:
             "StreamRetentionSeconds": self.stream_retention_seconds,
             "StreamRetentionRecords": self.stream_retention_records,
             "TimeScale": self.time_scale,
+            "MaxPartitionBytes": self.max_partition_bytes,
+            "MaxPartitionReadUnits": self.max_partition_read_units,
+            "MaxPartitionWriteUnits": self.max_partition_write_units,
         }
 
 

@@ -98,3 +98,33 @@ async def test_partition_count_grows_online(make_table: Any, grid_client: grid.G
     assert all("Item" in a for a in answers) and (await table.scan(Select="COUNT"))["Count"] == 200
     with pytest.raises(ValidationException, match="merging"):
         await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": 2})
+
+
+async def test_a_hot_partition_splits_by_itself(make_table: Any, grid_client: grid.Grid) -> None:
+    table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 1, "MaxPartitionWriteUnits": 30})
+    stop = asyncio.Event()
+    written: list[dict[str, Any]] = []
+
+    async def writer(number: int) -> None:
+        count = 0
+        while not stop.is_set():
+            item = catalog_item(number * 1000 + count % 40, count)
+            await table.put_item(Item=item)
+            written.append(item)
+            count += 1
+            await asyncio.sleep(0.005)
+
+    writers = [asyncio.create_task(writer(n)) for n in range(4)]
+    partitions = 1
+    for _ in range(60):
+        await asyncio.sleep(0.25)
+        partitions = (await grid_client.describe_table(TableName=table.name))["Table"]["GridSettings"]["Partitions"]
+        if partitions >= 2:
+            break
+    stop.set()
+    await asyncio.gather(*writers)
+    assert partitions >= 2  # past 30 write units a second, the partition split
+    answers = await asyncio.gather(
+        *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in written)
+    )
+    assert all("Item" in answer for answer in answers)  # nothing lost while it split
