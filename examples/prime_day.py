@@ -158,8 +158,10 @@ async def follow_stream(
                 view.pop(key, None)
             else:
                 view[key] = body["NewImage"]
-            if record["eventName"] == "MODIFY":  # lag of the price updates: acknowledged to delivered
-                acked = tally.acked_writes.get(f"{key}|{body['NewImage'].get('version')}")
+            new_version = body.get("NewImage", {}).get("version")
+            if record["eventName"] == "MODIFY" and body.get("OldImage", {}).get("version") != new_version:
+                # Lag of the price updates (they bump the version): acknowledged to delivered.
+                acked = tally.acked_writes.get(f"{key}|{new_version}")
                 if acked is not None:
                     lags.append(time.time() - acked)
             if done.is_set():
