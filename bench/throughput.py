@@ -53,7 +53,11 @@ async def run_callers(table: grid.Table, callers: int, seconds: float) -> dict[s
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with grid.connect(namespace=f"bench-{random.randrange(1 << 30):x}") as client:
-        table = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings={"Partitions": 4})
+        table = await client.create_table(
+            TableName="catalog",
+            **CATALOG_TABLE,
+            GridSettings={"Partitions": 4, "MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9},
+        )
         await asyncio.gather(*(table.put_item(Item=item) for item in ITEMS))
         round_trip = await ray_round_trip()
         await run_callers(table, 100, 1.0)  # warm up workers, caches and the parse cache
