@@ -31,7 +31,8 @@ TABLE = {
     "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
     "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
     "BillingMode": "PAY_PER_REQUEST",
-    "GridSettings": {"Partitions": 4},
+    # A fixed partition count: no automatic splits past DynamoDB's per-partition limits mid-run.
+    "GridSettings": {"Partitions": 4, "MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9},
     "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
 }
 
