@@ -162,9 +162,9 @@ class TransactionParticipant:
     ) -> tuple[list[bytes | str | None], int]:
         """Committed images of ``keys`` (``LOCKED`` for an item a write holds) and the log position.
 
-        With ``lock_for``, and only if no item is write-locked, the items are also
-        read-locked for that reader until it releases them (``abort``) or the lease
-        ends: no write can touch them in between.
+        With ``lock_for``, every item no write holds is also read-locked for that
+        reader until it releases them (``abort``) or the lease ends: no write can
+        touch them in between. A reader gathers the rest in later calls.
         """
         for key in keys:
             self.store._check_owned(key)
@@ -174,10 +174,12 @@ class TransactionParticipant:
         self.store.meter.charge_read(
             sum(read_units(len(v), transactional=True) for v in values if isinstance(v, bytes))
         )
-        if lock_for is not None and LOCKED not in values:
-            for key in keys:
-                self.store.read_locks.setdefault(key.key, set()).add(lock_for)
-            self._read_keys_by_tx[lock_for] = [key.key for key in keys]
+        if lock_for is not None:
+            held = self._read_keys_by_tx.setdefault(lock_for, [])
+            for key, value in zip(keys, values, strict=True):
+                if value != LOCKED:
+                    self.store.read_locks.setdefault(key.key, set()).add(lock_for)
+                    held.append(key.key)
             self._read_lease_ends[lock_for] = self._clock() + lease
         return values, self.store.log.last_sequence
 

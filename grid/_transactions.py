@@ -77,7 +77,7 @@ MAX_ACTIONS = 100
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 DEFAULT_LEASE_SECONDS = 5.0
 MAX_ATTEMPTS = 5  # attempts when a partition moved mid-transaction: abort and start over on the new map
-READ_ROUNDS = 12
+READ_ROUNDS = 40
 OPTIMISTIC_READ_ROUNDS = 2
 READ_BACKOFF_SECONDS = 0.005  # writes hold items for milliseconds: retry reads soon
 
@@ -318,62 +318,109 @@ async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str,
         reads.append((body["TableName"], op, expressions, body))
     if len({(table, op.key.key) for table, op, _, _ in reads}) != len(reads):
         raise ValidationException("Transaction request cannot include multiple operations on one item")
-    conflicts = [False] * len(reads)
-    for round_number in range(1, READ_ROUNDS + 1):
-        # Optimistic rounds first; under write contention, rounds that hold the items.
-        locking = round_number > OPTIMISTIC_READ_ROUNDS
-        values, conflicts = await _read_round(grid, [(table, op) for table, op, _, _ in reads], locking=locking)
+    pairs = [(table, op) for table, op, _, _ in reads]
+    values, conflicts = None, [False] * len(reads)
+    for round_number in range(1, OPTIMISTIC_READ_ROUNDS + 1):
+        values, conflicts = await _read_round(grid, pairs)
         if values is not None:
-            return {
-                "Responses": [
-                    {"Item": shape_item(decode_item(value), expressions, body)} if value is not None else {}
-                    for value, (_, _, expressions, body) in zip(values, reads, strict=True)
-                ]
-            }
+            break
         await asyncio.sleep(random.uniform(0, READ_BACKOFF_SECONDS * round_number))
-    raise _canceled(
-        [
-            {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"} if c else None
-            for c in conflicts
-        ]
-    )
-
-
-async def _read_round(
-    grid: Grid, reads: list[tuple[str, GetOp]], *, locking: bool
-) -> tuple[list[Any] | None, list[bool]]:
-    """One try: the values if they form a snapshot, else None and which items conflicted.
-
-    Optimistic: read, then confirm nothing was written or locked since. Locking: read
-    and hold every item (refused where a write holds one), then release; items held
-    at once cannot change, so what was read is a snapshot.
-    """
-    by_partition: dict[str, tuple[TableRoute, PartitionRange, list[int]]] = {}
-    for position, (table, op) in enumerate(reads):
-        route = await grid._route(table)
-        partition = route.map.partition_for(op.key.hash)
-        by_partition.setdefault(partition.partition_id, (route, partition, []))[2].append(position)
-    groups = list(by_partition.values())
-
-    def keys(group: tuple[TableRoute, PartitionRange, list[int]]) -> tuple[StorageKey, ...]:
-        return tuple(reads[i][1].key for i in group[2])
-
-    reader = uuid.uuid4().hex if locking else None
-    lease = grid.transaction_lease
-    try:
-        answers = await asyncio.gather(
-            *(g[0].batcher_for(g[1]).submit(TxRead(keys=keys(g), lock_for=reader, lease=lease)) for g in groups)
+    if values is None:
+        # Under write contention: hold what can be held and gather the rest.
+        values, conflicts = await _locked_read(grid, pairs)
+    if values is None:
+        raise _canceled(
+            [
+                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"} if c else None
+                for c in conflicts
+            ]
         )
+    return {
+        "Responses": [
+            {"Item": shape_item(decode_item(value), expressions, body)} if value is not None else {}
+            for value, (_, _, expressions, body) in zip(values, reads, strict=True)
+        ]
+    }
+
+
+Placement = tuple["TableRoute", PartitionRange, list[int]]
+
+
+def _by_partition(
+    routes: dict[str, TableRoute], reads: list[tuple[str, GetOp]], positions: list[int]
+) -> list[Placement]:
+    grouped: dict[str, Placement] = {}
+    for position in positions:
+        table, op = reads[position]
+        route = routes[table]
+        partition = route.map.partition_for(op.key.hash)
+        grouped.setdefault(partition.partition_id, (route, partition, []))[2].append(position)
+    return list(grouped.values())
+
+
+async def _locked_read(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list[Any] | None, list[bool]]:
+    """Read-lock items as they come free until all are held at once: then they are a snapshot.
+
+    A held item cannot change, and a write that holds an item when it is asked for
+    must finish before the item is taken, so once every item is held they all show
+    one moment. Gives up (None) after ``READ_ROUNDS``; releases its locks either way.
+    """
+    reader = uuid.uuid4().hex
+    values: list[Any] = [None] * len(reads)
+    held = [False] * len(reads)
+    touched: dict[str, tuple[TableRoute, PartitionRange]] = {}
+    try:
+        for round_number in range(1, READ_ROUNDS + 1):
+            routes = {table: await grid._route(table) for table, _ in reads}
+            groups = _by_partition(routes, reads, [i for i, done in enumerate(held) if not done])
+            for route, partition, _ in groups:
+                touched[partition.partition_id] = (route, partition)
+            answers = await asyncio.gather(
+                *(
+                    route.batcher_for(partition).submit(
+                        TxRead(
+                            keys=tuple(reads[i][1].key for i in members), lock_for=reader, lease=grid.transaction_lease
+                        )
+                    )
+                    for route, partition, members in groups
+                )
+            )
+            for (_, _, members), (found, _) in zip(groups, answers, strict=True):
+                for position, value in zip(members, found, strict=True):
+                    if value != "locked":
+                        values[position], held[position] = value, True
+            if all(held):
+                return values, [False] * len(reads)
+            await asyncio.sleep(random.uniform(0, READ_BACKOFF_SECONDS * round_number))
+        return None, [not done for done in held]
     except PartitionMovedError:
-        if reader is not None:
-            await asyncio.gather(*(g[0].batcher_for(g[1]).submit(TxAbort(txid=reader)) for g in groups))
         for table in {table for table, _ in reads}:
             await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
         return None, [False] * len(reads)
-    if reader is not None:
+    finally:
         await asyncio.gather(
-            *(g[0].batcher_for(g[1]).submit(TxAbort(txid=reader)) for g in groups), return_exceptions=True
+            *(route.batcher_for(partition).submit(TxAbort(txid=reader)) for route, partition in touched.values()),
+            return_exceptions=True,
         )
+
+
+async def _read_round(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list[Any] | None, list[bool]]:
+    """One optimistic try: read, then confirm nothing was written or locked since.
+
+    The values if they form a snapshot, else None and which items conflicted.
+    """
+    routes = {table: await grid._route(table) for table, _ in reads}
+    groups = _by_partition(routes, reads, list(range(len(reads))))
+
+    def keys(group: Placement) -> tuple[StorageKey, ...]:
+        return tuple(reads[i][1].key for i in group[2])
+
+    try:
+        answers = await asyncio.gather(*(g[0].batcher_for(g[1]).submit(TxRead(keys=keys(g))) for g in groups))
+    except PartitionMovedError:
+        for table in {table for table, _ in reads}:
+            await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
+        return None, [False] * len(reads)
     values: list[Any] = [None] * len(reads)
     conflicts = [False] * len(reads)
     for group, (found, _) in zip(groups, answers, strict=True):
@@ -382,7 +429,7 @@ async def _read_round(
             conflicts[position] = value == "locked"
     if any(conflicts):
         return None, conflicts
-    if len(groups) > 1 and reader is None:  # one partition answers atomically; several must confirm
+    if len(groups) > 1:  # one partition answers atomically; several must confirm nothing moved
         confirmed = await asyncio.gather(
             *(
                 g[0].batcher_for(g[1]).submit(TxValidate(keys=keys(g), since=since))

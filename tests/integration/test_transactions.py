@@ -333,8 +333,8 @@ async def test_transfers_keep_the_total_at_every_snapshot(
     await asyncio.sleep(LEASE + 1.0)  # dead coordinators' transactions get finished by the partitions
 
     assert outcomes["committed"] > 20 and outcomes["canceled"] > 0 and outcomes["died"] > 0, outcomes
-    # At least one snapshot while transfers ran (reads under contention may be canceled), all exact.
-    assert len(snapshots) >= 1 and all(s == total for s in snapshots), (outcomes, snapshots[:20])
+    # Snapshots succeed while transfers run (reads hold items as they come free), and all are exact.
+    assert len(snapshots) >= 5 and all(s == total for s in snapshots), (outcomes, snapshots[:20])
     final = await grid_client.transact_get_items(
         TransactItems=[{"Get": {"TableName": table.name, "Key": {"id": a}}} for a in accounts]
     )
