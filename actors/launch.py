@@ -75,14 +75,15 @@ def start_stream(namespace: str, *, table_name: str, table_id: str, label: str) 
     )
 
 
-def start_partition(namespace: str, *, table_id: str, partition_id: str, **config: Any) -> Any:
+def start_partition(namespace: str, *, table_id: str, partition_id: str, num_cpus: float = 0.0, **config: Any) -> Any:
+    """A partition actor; ``num_cpus`` above 0 lets Ray's cluster autoscaler add nodes for it."""
     return (
         ray.remote(PartitionActor)
         .options(
             name=partition_actor_name(table_id, partition_id),
             namespace=namespace,
             lifetime="detached",
-            num_cpus=0,
+            num_cpus=num_cpus,
             max_concurrency=MAX_CONCURRENCY,
             scheduling_strategy="SPREAD",
         )

@@ -406,6 +406,7 @@ class RouterActor:
             self._namespace,
             table_id=spec.table_id,
             partition_id=partition_id,
+            num_cpus=spec.grid_settings.partition_cpus,
             table_name=spec.name,
             key_schema=spec.key_schema,
             low=low,

@@ -57,6 +57,9 @@ class GridSettings:
     max_partition_bytes: int = 10 * 1024**3
     max_partition_read_units: float = 3000.0
     max_partition_write_units: float = 1000.0
+    # CPUs each partition actor asks Ray for. 0 fits any machine; a fraction on a cluster
+    # with Ray's autoscaler makes a table that outgrows its nodes ask for more of them.
+    partition_cpus: float = 0.0
 
     @classmethod
     def from_params(cls, params: Any) -> GridSettings:
@@ -72,6 +75,7 @@ class GridSettings:
             "MaxPartitionBytes",
             "MaxPartitionReadUnits",
             "MaxPartitionWriteUnits",
+            "PartitionCpus",
         }
         if unknown:
             raise ValidationException(f"Unknown GridSettings: {', '.join(sorted(unknown))}")
@@ -88,6 +92,7 @@ class GridSettings:
             max_partition_read_units=float(
                 _positive_number(params, "MaxPartitionReadUnits", 3000.0, (int, float), 1, 1e9)  # type: ignore[arg-type]
             ),
+            partition_cpus=float(_positive_number(params, "PartitionCpus", 0.0, (int, float), 0, 64)),  # type: ignore[arg-type]
             max_partition_write_units=float(
                 _positive_number(params, "MaxPartitionWriteUnits", 1000.0, (int, float), 1, 1e9)  # type: ignore[arg-type]
             ),
@@ -102,6 +107,7 @@ class GridSettings:
             "MaxPartitionBytes": self.max_partition_bytes,
             "MaxPartitionReadUnits": self.max_partition_read_units,
             "MaxPartitionWriteUnits": self.max_partition_write_units,
+            "PartitionCpus": self.partition_cpus,
         }
 
 

@@ -128,3 +128,14 @@ async def test_a_hot_partition_splits_by_itself(make_table: Any, grid_client: gr
         *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in written)
     )
     assert all("Item" in answer for answer in answers)  # nothing lost while it split
+
+
+async def test_partitions_can_ask_ray_for_cpus(make_table: Any) -> None:
+    """With PartitionCpus, partition actors hold Ray resources (what a cluster autoscaler scales on)."""
+    import ray
+
+    before = ray.available_resources().get("CPU", 0.0)
+    await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 2, "PartitionCpus": 0.25})
+    await asyncio.sleep(0.5)  # the resource view catches up
+    held = before - ray.available_resources().get("CPU", 0.0)
+    assert held == pytest.approx(0.5, abs=0.01)
