@@ -147,9 +147,6 @@ class PartitionActor:
         if parent_shard_id is not None:
             self.store.log.shards[0].parent_id = parent_shard_id
 
-    async def set_map_version(self, version: int) -> None:
-        self.store.set_map_version(version)
-
     async def read_log(self, after: int = 0, limit: int | None = None) -> list[ChangeRecord]:
         return self.store.log.read(after, limit)
 

@@ -347,9 +347,6 @@ class PartitionStore:
                 self._stored_bytes += len(data) - len(self._items[key])
             self._items[key] = data
 
-    def set_map_version(self, version: int) -> None:
-        self.map_version = max(self.map_version, version)
-
     def stats(self) -> dict[str, int]:
         return {
             "item_count": len(self._items),

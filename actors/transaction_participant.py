@@ -153,10 +153,6 @@ class TransactionParticipant:
                 found[lock.txid] = lock.ledger
         return [(ledger, txid) for txid, ledger in found.items()]
 
-    @property
-    def pending(self) -> int:
-        return len(self._keys_by_tx) + len(self._read_keys_by_tx)
-
     def read(
         self, keys: Sequence[Any], lock_for: str | None = None, lease: float = 0.0
     ) -> tuple[list[bytes | str | None], int]:

@@ -108,6 +108,7 @@ class Grid:
         self.transaction_lease = transaction_lease
         self._ledgers: dict[int, Any] = {}
         self._ledger_batchers: dict[int, PartitionBatcher] = {}
+        self._stream_info: dict[str, dict[str, Any]] = {}  # stream ARN -> its actor and shape
         # Test hook: called at named points of the transaction protocol (fault injection).
         self._fault_hook: Callable[[str], None] | None = None
         self._transport = RayTransport(address, namespace, ray_init_kwargs)

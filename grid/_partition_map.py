@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from grid._keys import HASH_SPACE
@@ -40,8 +40,11 @@ class PartitionMap:
     table_id: str
     version: int
     ranges: tuple[PartitionRange, ...]
+    lows: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Every routed request bisects these: computed once per map, not per request.
+        object.__setattr__(self, "lows", tuple(entry.low for entry in self.ranges))
         expected_low = 0
         for entry in self.ranges:
             if entry.low != expected_low or entry.high <= entry.low:
@@ -57,10 +60,6 @@ class PartitionMap:
             raise ValueError("a table needs at least one partition")
         cuts = [HASH_SPACE * i // count for i in range(count + 1)]
         return list(itertools.pairwise(cuts))
-
-    @property
-    def lows(self) -> list[int]:
-        return [entry.low for entry in self.ranges]
 
     def partition_for(self, hash_value: int) -> PartitionRange:
         """The range that owns ``hash_value``."""

@@ -23,7 +23,7 @@ from grid._codec import decode_item
 from grid._item_requests import check_params
 from grid._keys import KeySchema
 from grid._transport import call
-from grid.errors import ExpiredIteratorException, ValidationException
+from grid.errors import ExpiredIteratorException, PartitionUnavailableError, ValidationException
 
 if TYPE_CHECKING:
     from grid._client import Grid
@@ -96,8 +96,16 @@ async def _stream_of_table(grid: Grid, table_name: str) -> dict[str, Any]:
     return await _stream(grid, arn)
 
 
-async def _stream(grid: Grid, arn: str) -> dict[str, Any]:
-    info: dict[str, Any] = await call(grid._transport.router.get_stream, arn)
+async def _stream(grid: Grid, arn: str, *, fresh: bool = False) -> dict[str, Any]:
+    """A stream's actor, view type and key schema, from the router once per client.
+
+    Cached like partition maps: the router stays off the path of GetRecords calls.
+    ``fresh`` asks again (for a status that can change, as DescribeStream shows).
+    """
+    info = grid._stream_info.get(arn)
+    if info is None or fresh:
+        info = await call(grid._transport.router.get_stream, arn)
+        grid._stream_info[arn] = info
     return info
 
 
@@ -192,7 +200,7 @@ async def list_streams(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
 
 async def describe_stream(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     check_params("DescribeStream", params, frozenset({"StreamArn", "Limit", "ExclusiveStartShardId"}))
-    stream = await _stream(grid, _string(params, "StreamArn"))
+    stream = await _stream(grid, _string(params, "StreamArn"), fresh=True)
     shards = await call(stream["handle"].describe_shards)
     start = params.get("ExclusiveStartShardId")
     if start is not None:
@@ -212,6 +220,15 @@ async def describe_stream(grid: Grid, params: Mapping[str, Any]) -> dict[str, An
             "Shards": shards[: _limit(params, 100)],
         }
     }
+
+
+async def _stream_call(grid: Grid, stream: dict[str, Any], method: str, *args: Any) -> Any:
+    """Call the stream actor; if the cached one is gone (table deleted), ask the router again."""
+    try:
+        return await call(getattr(stream["handle"], method), *args)
+    except PartitionUnavailableError:
+        fresh = await _stream(grid, stream["arn"], fresh=True)  # ResourceNotFoundException if it is gone
+        return await call(getattr(fresh["handle"], method), *args)
 
 
 def _limit(params: Mapping[str, Any], highest: int) -> int:
@@ -251,7 +268,7 @@ async def get_shard_iterator(grid: Grid, params: Mapping[str, Any]) -> dict[str,
     if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and number is None:
         raise ValidationException(f"A valid SequenceNumber is required for {kind}")
     stream = await _stream(grid, _string(params, "StreamArn"))
-    after = await call(stream["handle"].shard_position, _string(params, "ShardId"), kind, number)
+    after = await _stream_call(grid, stream, "shard_position", _string(params, "ShardId"), kind, number)
     return {"ShardIterator": _encode_iterator(stream["arn"], params["ShardId"], after)}
 
 
@@ -260,7 +277,7 @@ async def get_records(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     limit = _limit(params, 1000)
     arn, shard_id, after = _decode_iterator(params.get("ShardIterator"))
     stream = await _stream(grid, arn)
-    records, finished = await call(stream["handle"].read_shard, shard_id, after, limit)
+    records, finished = await _stream_call(grid, stream, "read_shard", shard_id, after, limit)
     end = records[-1].sequence if records else after
     answer: dict[str, Any] = {"Records": [stream_record(r, shard_id, stream) for r in records]}
     answer["NextShardIterator"] = None if finished else _encode_iterator(arn, shard_id, end)

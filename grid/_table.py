@@ -221,8 +221,7 @@ class Table:
         ``LastEvaluatedKey`` is set and goes back as ``ExclusiveStartKey``.
         """
         check_params("Query", params, _QUERY_PARAMS)
-        if params.get("IndexName") is not None:
-            raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
+        _refuse_index(params)
         if params.get("KeyConditionExpression") is None:
             raise ValidationException(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
@@ -230,6 +229,7 @@ class Table:
         schema = await self._key_schema()
         limit = _positive_limit(params)
         count_only = self._select(params)
+        capacity = return_consumed_capacity(params)
         expressions = prepare_request_expressions(
             params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression"
         )
@@ -266,11 +266,8 @@ class Table:
             count_only=count_only,
             consistent=consistent_read(params),
         )
-        capacity = return_consumed_capacity(params)
-        page: Page = await self._grid._run_page(self.name, request)
-        return self._with_capacity(
-            self._page_response(page, expressions, params, count_only), capacity, read=page.units
-        )
+        page = await self._grid._run_page(self.name, request)
+        return self._page_response(page, expressions, params, count_only, capacity)
 
     async def scan(self, **params: Any) -> dict[str, Any]:
         """One page of every item, walking partitions in hash order.
@@ -279,11 +276,11 @@ class Table:
         ring: parallel workers, one per segment, together see each item exactly once.
         """
         check_params("Scan", params, _SCAN_PARAMS)
-        if params.get("IndexName") is not None:
-            raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
+        _refuse_index(params)
         schema = await self._key_schema()
         limit = _positive_limit(params)
         count_only = self._select(params)
+        capacity = return_consumed_capacity(params)
         low_hash, high_hash = _segment(params)
         expressions = prepare_request_expressions(params, "FilterExpression", "ProjectionExpression")
         exclusive_start = self._start_key(params, schema)
@@ -299,11 +296,8 @@ class Table:
             count_only=count_only,
             consistent=consistent_read(params),
         )
-        capacity = return_consumed_capacity(params)
-        page: Page = await self._grid._run_scan(self.name, request)
-        return self._with_capacity(
-            self._page_response(page, expressions, params, count_only), capacity, read=page.units
-        )
+        page = await self._grid._run_scan(self.name, request)
+        return self._page_response(page, expressions, params, count_only, capacity)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -346,14 +340,15 @@ class Table:
         return answer
 
     def _page_response(
-        self, page: Page, expressions: PreparedExpressions, params: Mapping[str, Any], count_only: bool
+        self, page: Page, expressions: PreparedExpressions, params: Mapping[str, Any], count_only: bool, capacity: str
     ) -> dict[str, Any]:
+        """A Query or Scan answer: items (unless counting), counts, where to go on, capacity."""
         response: dict[str, Any] = {"Count": page.count, "ScannedCount": page.scanned_count}
         if not count_only:
             response["Items"] = [shape_item(decode_item(data), expressions, params) for data in page.items]
         if page.more and page.last_key is not None:
             response["LastEvaluatedKey"] = page.last_key
-        return response
+        return self._with_capacity(response, capacity, read=page.units)
 
 
 def _sort_bounds(prefix: bytes, condition: Any, schema: KeySchema) -> tuple[bytes, bool, bytes, bool]:
@@ -388,6 +383,11 @@ def _sort_bounds(prefix: bytes, condition: Any, schema: KeySchema) -> tuple[byte
         upper = increment_bytes(encoded[0])
         return encoded[0], True, upper if upper is not None else end, False
     raise ValidationException(f"Invalid KeyConditionExpression: unsupported operator {op}")
+
+
+def _refuse_index(params: Mapping[str, Any]) -> None:
+    if params.get("IndexName") is not None:
+        raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
 
 
 def _segment(params: Mapping[str, Any]) -> tuple[int, int]:

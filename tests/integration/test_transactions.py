@@ -195,24 +195,32 @@ async def test_idempotent_token(make_table: Any, grid_client: grid.Grid) -> None
         await grid_client.transact_write_items(TransactItems=actions[:1], ClientRequestToken=token)
 
 
-async def test_a_dead_coordinator_after_prepare_is_aborted_and_unlocks(
-    make_table: Any, short_lease_client: grid.Grid, grid_client: grid.Grid
-) -> None:
+async def two_accounts_and_a_coordinator_dying_at(
+    make_table: Any, client: grid.Grid, point: str
+) -> tuple[grid.Table, str, str]:
+    """Two accounts on different partitions, and a transfer between them whose client dies at ``point``."""
     table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
-    a, b = await spread_ids(grid_client, table.name, 2)
+    a, b = await spread_ids(client, table.name, 2)
     await table.put_item(Item={"id": a, "balance": 10})
     await table.put_item(Item={"id": b, "balance": 10})
 
-    def die(point: str) -> None:
-        if point == "prepared":
-            raise CoordinatorDied(point)
+    def die(reached: str) -> None:
+        if reached == point:
+            raise CoordinatorDied(reached)
 
-    short_lease_client._fault_hook = die
+    client._fault_hook = die
     try:
         with pytest.raises(CoordinatorDied):
-            await transfer(short_lease_client, table.name, a, b, 5, checked=False)
+            await transfer(client, table.name, a, b, 5, checked=False)
     finally:
-        short_lease_client._fault_hook = None
+        client._fault_hook = None
+    return table, a, b
+
+
+async def test_a_dead_coordinator_after_prepare_is_aborted_and_unlocks(
+    make_table: Any, short_lease_client: grid.Grid, grid_client: grid.Grid
+) -> None:
+    table, a, b = await two_accounts_and_a_coordinator_dying_at(make_table, short_lease_client, "prepared")
     # The items are locked now: reads see the last committed image, single-item writes
     # conflict, other transactions are canceled.
     assert (await table.get_item(Key={"id": a}))["Item"]["balance"] == 10
@@ -230,21 +238,7 @@ async def test_a_dead_coordinator_after_prepare_is_aborted_and_unlocks(
 async def test_a_dead_coordinator_after_the_decision_is_committed(
     make_table: Any, short_lease_client: grid.Grid
 ) -> None:
-    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
-    a, b = await spread_ids(short_lease_client, table.name, 2)
-    await table.put_item(Item={"id": a, "balance": 10})
-    await table.put_item(Item={"id": b, "balance": 10})
-
-    def die(point: str) -> None:
-        if point == "decided":
-            raise CoordinatorDied(point)
-
-    short_lease_client._fault_hook = die
-    try:
-        with pytest.raises(CoordinatorDied):
-            await transfer(short_lease_client, table.name, a, b, 5, checked=False)
-    finally:
-        short_lease_client._fault_hook = None
+    table, a, b = await two_accounts_and_a_coordinator_dying_at(make_table, short_lease_client, "decided")
     await asyncio.sleep(LEASE + 1.0)
     snapshot = await short_lease_client.transact_get_items(
         TransactItems=[{"Get": {"TableName": table.name, "Key": {"id": i}}} for i in (a, b)]
