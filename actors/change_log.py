@@ -28,15 +28,19 @@ class RetentionPolicy:
 
 @dataclass(slots=True, kw_only=True)
 class Shard:
-    """A stretch of one log, as DynamoDB Streams shows it: closed by a split, its children name it."""
+    """A stretch of one log, as DynamoDB Streams shows it: closed by a split or a merge, its children name it.
+
+    A split's children have one parent; a merge's child has two (the merged ranges'
+    shards), and readers finish both before it.
+    """
 
     shard_id: str
-    parent_id: str | None
+    parents: tuple[str, ...]
     first_sequence: int
     last_sequence: int | None = None  # set when the shard closes
 
-    def describe(self) -> tuple[str, str | None, int, int | None]:
-        return (self.shard_id, self.parent_id, self.first_sequence, self.last_sequence)
+    def describe(self) -> tuple[str, tuple[str, ...], int, int | None]:
+        return (self.shard_id, self.parents, self.first_sequence, self.last_sequence)
 
 
 class ChangeLog:
@@ -53,7 +57,8 @@ class ChangeLog:
         self.retention = retention or RetentionPolicy()
         self._records: deque[ChangeRecord] = deque()
         self._next_sequence = first_sequence
-        self.shards: list[Shard] = [Shard(shard_id=shard_id, parent_id=parent_shard_id, first_sequence=first_sequence)]
+        parents = (parent_shard_id,) if parent_shard_id is not None else ()
+        self.shards: list[Shard] = [Shard(shard_id=shard_id, parents=parents, first_sequence=first_sequence)]
 
     def append(self, event: ChangeEvent, key: bytes, old_image: bytes | None, new_image: bytes | None) -> ChangeRecord:
         record = ChangeRecord(self._next_sequence, event, key, old_image, new_image, time.time())
@@ -84,13 +89,19 @@ class ChangeLog:
     def __len__(self) -> int:
         return len(self._records)
 
-    def open_shard(self, shard_id: str) -> Shard:
-        """Close the current shard after the last record and start a child of it."""
-        current = self.shards[-1]
-        current.last_sequence = self.last_sequence
-        child = Shard(shard_id=shard_id, parent_id=current.shard_id, first_sequence=self._next_sequence)
+    def open_shard(self, shard_id: str, other_parents: tuple[str, ...] = ()) -> Shard:
+        """Close the current shard after the last record and start a child of it (and of ``other_parents``)."""
+        current = self.close_shard()
+        child = Shard(shard_id=shard_id, parents=(current.shard_id, *other_parents), first_sequence=self._next_sequence)
         self.shards.append(child)
         return child
+
+    def close_shard(self) -> Shard:
+        """Close the current shard after the last record (a retiring partition writes no more)."""
+        current = self.shards[-1]
+        if current.last_sequence is None:
+            current.last_sequence = self.last_sequence
+        return current
 
     def trim(self, now: float | None = None) -> None:
         """Drop what retention no longer keeps (also called by a timer: age trims without writes)."""

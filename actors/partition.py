@@ -9,6 +9,7 @@ client's one choke point (``grid._transport``) raises them where the caller wait
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,6 +75,8 @@ class PartitionActor:
         self.transactions = TransactionParticipant(self.store)
         self._sweeper: asyncio.Task[None] | None = None
         self._ledgers: dict[int, Any] = {}
+        self._batches = 0
+        self._service_seconds = 0.0
 
     async def ready(self) -> str:
         return self.partition_id
@@ -84,6 +87,7 @@ class PartitionActor:
         They arrive as ``to_wire`` tuples; write results go back as tuples too, and
         errors as values in their positions.
         """
+        started = time.perf_counter()
         results: list[Any] = []
         before = self.store.log.last_sequence
         for wire in wire_ops:
@@ -94,10 +98,17 @@ class PartitionActor:
             result = self.store.execute_one(message)
             results.append(result.to_wire() if isinstance(result, WriteResult) else result)
         self._wake_log_readers(before)
+        self._served(started)
         return results
 
-    def _wake_log_readers(self, before: int) -> None:
-        if self.store.log.last_sequence != before:
+    def _served(self, started: float) -> None:
+        """Count one call and the time it took here (the table's service latency metric)."""
+        self._batches += 1
+        self._service_seconds += time.perf_counter() - started
+
+    def _wake_log_readers(self, before: int | None = None) -> None:
+        """Wake the stream pumps if the log advanced past ``before`` (always, without it: the lineage changed)."""
+        if before is None or self.store.log.last_sequence != before:
             self._log_advanced.set()
             self._log_advanced = asyncio.Event()
 
@@ -122,16 +133,22 @@ class PartitionActor:
             return error
 
     async def query(self, request: QueryRequest) -> Page | GridError:
+        started = time.perf_counter()
         try:
             return self.store.query(request)
         except GridError as error:
             return error
+        finally:
+            self._served(started)
 
     async def scan(self, request: ScanRequest) -> Page | GridError:
+        started = time.perf_counter()
         try:
             return self.store.scan(request)
         except GridError as error:
             return error
+        finally:
+            self._served(started)
 
     async def split_off(self, at: int, map_version: int) -> tuple[list[tuple[bytes, bytes]], str]:
         """Hand over ``[at, high)``; answers its items and the stream shard that closed."""
@@ -139,13 +156,32 @@ class PartitionActor:
         entries = self.store.split_off(
             at, map_version, child_shard_id=shard_name(self.partition_id, len(self.store.log.shards))
         )
+        self._wake_log_readers()
         return entries, closed
 
     async def ingest(self, entries: list[tuple[bytes, bytes]], parent_shard_id: str | None = None) -> None:
         """Take over a split's items; this partition's stream shard is a child of ``parent_shard_id``."""
         self.store.ingest(entries)
         if parent_shard_id is not None:
-            self.store.log.shards[0].parent_id = parent_shard_id
+            self.store.log.shards[0].parents = (parent_shard_id,)
+
+    async def retire(self, map_version: int) -> tuple[list[tuple[bytes, bytes]], str]:
+        """Hand over every item to the lower neighbour (a merge); answers them and the shard that closed.
+
+        From now on every request is refused as moved; the log stays readable until the
+        router stops this actor.
+        """
+        entries = self.store.retire(map_version)
+        self._wake_log_readers()
+        return entries, self.store.log.shards[-1].shard_id
+
+    async def absorb_upper(
+        self, entries: list[tuple[bytes, bytes]], high: int, map_version: int, other_parent: str
+    ) -> None:
+        """Take over the retired upper neighbour's range and items; the next shard names both parents."""
+        child = shard_name(self.partition_id, len(self.store.log.shards))
+        self.store.absorb_upper(entries, high, map_version, child, other_parent)
+        self._wake_log_readers()
 
     async def read_log(self, after: int = 0, limit: int | None = None) -> list[ChangeRecord]:
         return self.store.log.read(after, limit)
@@ -219,4 +255,6 @@ class PartitionActor:
             "consumed_write_units": totals.write_units,
             "throttled_reads": totals.throttled_reads,
             "throttled_writes": totals.throttled_writes,
+            "batches": self._batches,
+            "service_seconds": self._service_seconds,
         }

@@ -324,17 +324,54 @@ class PartitionStore:
         """
         if not self.low < at < self.high:
             raise ValidationException("split point outside the partition's range")
-        boundary = hash_position(at)
-        if any(key >= boundary for key in [*self.locks, *self.read_locks]):
-            raise TransactionInProgressException("A transaction holds items of the range to split; try again")
-        moving = list(self._index.irange(hash_position(at), None))
-        entries = [(key, self._items.pop(key)) for key in moving]
-        del self._index[len(self._index) - len(moving) :]
-        self._stored_bytes -= sum(len(data) for _, data in entries)
+        entries = self._hand_over_from(at)
         self.high = at
         self.map_version = map_version
         if child_shard_id is not None:
             self.log.open_shard(child_shard_id)  # the stream's old shard closes; records go on in a child
+        return entries
+
+    def retire(self, map_version: int) -> list[tuple[bytes, bytes]]:
+        """Give up the whole range (a merge into the lower neighbour): return every item, refuse every key.
+
+        The log's shard closes and no child follows: the merged partition's next shard
+        names it as a parent. The log itself stays readable.
+        """
+        entries = self._hand_over_from(self.low)
+        self.high = self.low  # owns no hash: every request is refused as moved
+        self.map_version = map_version
+        self.log.close_shard()
+        return entries
+
+    def absorb_upper(
+        self,
+        entries: Iterable[tuple[bytes, bytes]],
+        high: int,
+        map_version: int,
+        child_shard_id: str,
+        other_parent: str,
+    ) -> None:
+        """Take over the upper neighbour's range ``[self.high, high)`` and its items (a merge).
+
+        This log's shard closes and a child opens whose parents are it and ``other_parent``,
+        the retired neighbour's last shard.
+        """
+        if high <= self.high:
+            raise ValidationException("a merge must extend the partition's range upwards")
+        self.ingest(entries)
+        self.high = high
+        self.map_version = map_version
+        self.log.open_shard(child_shard_id, other_parents=(other_parent,))
+
+    def _hand_over_from(self, at: int) -> list[tuple[bytes, bytes]]:
+        """Remove and return the items at hashes ``>= at``, unless a transaction holds one of them."""
+        boundary = hash_position(at)
+        if any(key >= boundary for key in [*self.locks, *self.read_locks]):
+            raise TransactionInProgressException("A transaction holds items of the range to hand over; try again")
+        moving = list(self._index.irange(boundary, None))
+        entries = [(key, self._items.pop(key)) for key in moving]
+        del self._index[len(self._index) - len(moving) :]
+        self._stored_bytes -= sum(len(data) for _, data in entries)
         return entries
 
     def ingest(self, entries: Iterable[tuple[bytes, bytes]]) -> None:

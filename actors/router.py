@@ -9,7 +9,9 @@ both succeed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import ray
 
 from actors.launch import start_partition, start_stream
-from actors.table_monitor import TableMonitor
+from actors.table_monitor import PartitionLimits, TableMonitor
 from grid._autoscaling import TargetTracker
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._schema import MAX_PARTITIONS, GridSettings, StreamSpecification, TableSpec, billing_settings
@@ -30,6 +32,8 @@ from grid.errors import (
 )
 
 __all__ = ["RouterActor"]
+
+RETIRED_PARTITION_GRACE_SECONDS = 2.0  # a merged-away partition answers calls already sent, then stops
 
 
 @dataclass(slots=True, kw_only=True)
@@ -60,7 +64,8 @@ class RouterActor:
     def __init__(self, namespace: str) -> None:
         self._namespace = namespace
         self._tables: dict[str, TableEntry] = {}
-        self._split_lock = asyncio.Lock()
+        self._split_lock = asyncio.Lock()  # one split or merge at a time
+        self._background: set[asyncio.Task[None]] = set()
 
     async def ping(self) -> str:
         return self._namespace
@@ -100,7 +105,7 @@ class RouterActor:
         return await self._describe(entry)
 
     async def update_table(self, name: str, params: dict[str, Any]) -> dict[str, Any] | GridError:
-        """DynamoDB's UpdateTable: for now the stream and the provisioned throughput."""
+        """DynamoDB's UpdateTable: the stream, the billing mode and throughput, and grid's own settings."""
         entry = self._tables.get(name)
         if entry is None or entry.status != "ACTIVE":
             return _not_found(name)
@@ -138,7 +143,7 @@ class RouterActor:
         return await self._describe(entry)
 
     async def _update_grid_settings(self, entry: TableEntry, raw: Any) -> None:
-        """``GridSettings`` changed online: the partition count (by splitting) and the policy clock."""
+        """``GridSettings`` changed online: the partition count (by splits or merges) and the policy clock."""
         if not isinstance(raw, dict) or set(raw) - {"Partitions", "TimeScale"}:
             raise ValidationException("update_table's GridSettings takes Partitions and TimeScale")
         settings = GridSettings.from_params({**entry.spec.grid_settings.describe(), **raw})
@@ -146,13 +151,16 @@ class RouterActor:
         if entry.monitor is not None:
             entry.monitor.time_scale = settings.time_scale
         assert entry.partition_map is not None
-        if settings.partitions < len(entry.partition_map.ranges):
-            raise ValidationException(
-                f"The table has {len(entry.partition_map.ranges)} partitions; merging partitions is not supported yet"
-            )
-        while len(entry.partition_map.ranges) < settings.partitions:
-            widest = max(entry.partition_map.ranges, key=lambda r: r.high - r.low)
-            answer = await self.split_partition(entry.spec.name, widest.partition_id)
+        while len(entry.partition_map.ranges) != settings.partitions:
+            ranges = entry.partition_map.ranges
+            answer: PartitionMap | GridError
+            if len(ranges) < settings.partitions:
+                widest = max(ranges, key=lambda r: r.high - r.low)
+                answer = await self.split_partition(entry.spec.name, widest.partition_id)
+            else:
+                # The narrowest neighbours merge first: the ranges stay as even as they can.
+                lower, _ = min(itertools.pairwise(ranges), key=lambda pair: pair[1].high - pair[0].low)
+                answer = await self.merge_partitions(entry.spec.name, lower.partition_id)
             if isinstance(answer, GridError):
                 raise answer
 
@@ -166,27 +174,32 @@ class RouterActor:
         def provisioned() -> tuple[int, int] | None:
             return entry.spec.provisioned_throughput if entry.spec.billing_mode == "PROVISIONED" else None
 
-        def partitions() -> list[Any]:
-            return [r.handle for r in entry.partition_map.ranges] if entry.partition_map else []
-
         async def split(partition_id: str) -> None:
             await self.split_partition(entry.spec.name, partition_id)
 
-        def limits() -> tuple[int, float, float, int]:
+        async def merge(lower_id: str) -> None:
+            await self.merge_partitions(entry.spec.name, lower_id)
+
+        def ranges() -> tuple[PartitionRange, ...]:
+            return entry.partition_map.ranges if entry.partition_map else ()
+
+        def limits() -> PartitionLimits:
             settings = entry.spec.grid_settings
-            return (
-                settings.max_partition_bytes,
-                settings.max_partition_read_units,
-                settings.max_partition_write_units,
-                MAX_PARTITIONS,
+            return PartitionLimits(
+                max_bytes=settings.max_partition_bytes,
+                max_read_units=settings.max_partition_read_units,
+                max_write_units=settings.max_partition_write_units,
+                max_partitions=MAX_PARTITIONS,
+                min_partitions=settings.partitions,
             )
 
         entry.monitor = TableMonitor(
             entry.spec.name,
-            partitions=partitions,
             provisioned=provisioned,
             apply=apply,
             split=split,
+            merge=merge,
+            ranges=ranges,
             limits=limits,
             time_scale=entry.spec.grid_settings.time_scale,
         )
@@ -378,28 +391,55 @@ class RouterActor:
             new_id = f"p{len(current.ranges)}-{uuid.uuid4().hex[:8]}"
             handle = self._start_partition(entry.spec, new_id, at, source.high, map_version=version)
             await handle.ready.remote()
-            moved, closed_shard = await self._split_off_when_unlocked(source.handle, at, version)
+            moved, closed_shard = await _when_unlocked(lambda: source.handle.split_off.remote(at, version))
             await handle.ingest.remote(moved, closed_shard)
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
             await self._provision(entry)  # each partition's share of the throughput changed
             return entry.partition_map
 
+    async def merge_partitions(self, name: str, lower_id: str) -> PartitionMap | GridError:
+        """Merge partition ``lower_id`` with its upper neighbour, which retires.
+
+        The upper one hands over every item and refuses every key from then on; the
+        lower one takes them and the range, and its next stream shard names both
+        closed shards as parents. The new map is published after that, so a client
+        refused by the retired partition retries until it sees the new map. The
+        retired partition's log moves into each stream actor, and the partition
+        stops a little later, once calls already on their way have been answered.
+        """
+        async with self._split_lock:
+            entry = self._tables.get(name)
+            if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
+                return _not_found(name)
+            current = entry.partition_map
+            lower = next((r for r in current.ranges if r.partition_id == lower_id), None)
+            if lower is None:
+                return ValidationException(f"No partition {lower_id} in table {name}")
+            upper = current.upper_neighbour(lower_id)
+            if upper is None:
+                return ValidationException(f"Partition {lower_id} is the last on the ring: nothing to merge it with")
+            version = current.version + 1
+            moved, closed_shard = await _when_unlocked(lambda: upper.handle.retire.remote(version))
+            await lower.handle.absorb_upper.remote(moved, upper.high, version, closed_shard)
+            entry.partition_map = current.with_merge(lower_id)
+            await self._provision(entry)
+            retention = entry.spec.grid_settings.stream_retention_seconds
+            await asyncio.gather(
+                *(stream.handle.retire_partition.remote(upper.partition_id, retention) for stream in entry.streams)
+            )
+            self._stop_later(upper.handle)
+            return entry.partition_map
+
+    def _stop_later(self, handle: Any) -> None:
+        async def stop() -> None:
+            await asyncio.sleep(RETIRED_PARTITION_GRACE_SECONDS)
+            ray.kill(handle, no_restart=True)
+
+        task = asyncio.get_running_loop().create_task(stop())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     # -- helpers ---------------------------------------------------------------------
-
-    @staticmethod
-    async def _split_off_when_unlocked(handle: Any, at: int, version: int) -> tuple[list[tuple[bytes, bytes]], str]:
-        """Split off ``[at, ...)``, waiting out transactions that hold items there."""
-        from ray.exceptions import RayTaskError
-
-        for _ in range(600):
-            try:
-                answer: tuple[list[tuple[bytes, bytes]], str] = await handle.split_off.remote(at, version)
-                return answer
-            except RayTaskError as error:
-                if not isinstance(error.cause, TransactionInProgressException):
-                    raise
-            await asyncio.sleep(0.05)
-        raise TransactionInProgressException("Transactions kept the partition's upper range locked")
 
     def _start_partition(self, spec: TableSpec, partition_id: str, low: int, high: int, *, map_version: int) -> Any:
         return start_partition(
@@ -436,6 +476,21 @@ class RouterActor:
             description["LatestStreamArn"] = stream.arn
             description["LatestStreamLabel"] = stream.label
         return description
+
+
+async def _when_unlocked(hand_over: Callable[[], Any]) -> tuple[list[tuple[bytes, bytes]], str]:
+    """A partition's hand-over of a range (split or merge), waiting out transactions that hold items there."""
+    from ray.exceptions import RayTaskError
+
+    for _ in range(600):
+        try:
+            answer: tuple[list[tuple[bytes, bytes]], str] = await hand_over()
+            return answer
+        except RayTaskError as error:
+            if not isinstance(error.cause, TransactionInProgressException):
+                raise
+        await asyncio.sleep(0.05)
+    raise TransactionInProgressException("Transactions kept the range to hand over locked")
 
 
 def _throughput_params(spec: TableSpec) -> dict[str, int] | None:

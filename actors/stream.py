@@ -9,8 +9,11 @@ served from the partition's log (the single record of every change), and one beh
 the log's retention gets ``TrimmedDataAccessException``.
 
 Shards map to partitions' logs; a split closes a shard and opens children that name
-it. A subscriber is only given a child's records once it has read its parent to the
-end, so order per key survives splits. Named consumers' checkpoints live here.
+it, and a merge closes both neighbours' shards and opens one child that names both.
+A subscriber is only given a child's records once it has read every parent to the
+end, so order per key survives splits and merges. A partition retired by a merge
+stops; its shards' retained records move here first, and age out here. Named
+consumers' checkpoints live here.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ POLL_LINGER_SECONDS = 0.005
 @dataclass(slots=True, kw_only=True)
 class ShardState:
     shard_id: str
-    parent_id: str | None
+    parents: tuple[str, ...]
     partition_id: str
     first_sequence: int
     last_sequence: int | None  # set once the shard is closed
@@ -46,6 +49,8 @@ class ShardState:
     pulled: int = 0  # highest sequence the pump has buffered
     latest: int = 0  # the log's end when last asked directly (it may run ahead of the pump)
     buffer: deque[ChangeRecord] = field(default_factory=lambda: deque(maxlen=BUFFER_RECORDS_PER_SHARD))
+    # Set when the shard's partition retired (a merge): the buffer then holds every retained record.
+    archived_for: float | None = None
 
     @property
     def start_after(self) -> int:
@@ -64,25 +69,29 @@ class StreamFanout:
         self.checkpoints: dict[str, dict[str, int]] = {}
         self.changed = asyncio.Event()
 
-    def absorb(self, partition_id: str, piece: LogSlice, floor: int, through: int) -> None:
+    def absorb(self, partition_id: str, piece: LogSlice, floor: int, through: int) -> bool:
         """Take a partition's log slice: new shards, closes, and records into buffers.
 
         ``through`` is the sequence up to which this partition's records have now all
-        been received (the slice's records are contiguous).
+        been received (the slice's records are contiguous). Answers whether a shard
+        closed that was open before (the table's partitions changed).
         """
-        for shard_id, parent_id, first, last in piece.shards:
+        closed = False
+        for shard_id, parents, first, last in piece.shards:
             shard = self.shards.get(shard_id)
             if shard is None:
                 shard = self.shards[shard_id] = ShardState(
                     shard_id=shard_id,
-                    parent_id=parent_id,
+                    parents=parents,
                     partition_id=partition_id,
                     first_sequence=first,
-                    last_sequence=last,
+                    last_sequence=None,
                     floor=floor,
                 )
-            shard.last_sequence, shard.parent_id = last, parent_id
-            shard.first_retained = piece.first_retained
+            closed = closed or (shard.last_sequence is None and last is not None)
+            shard.last_sequence, shard.parents = last, parents
+            if shard.archived_for is None:
+                shard.first_retained = piece.first_retained
         for record in piece.records:
             shard = self.shard_of(partition_id, record.sequence)
             if shard is not None and record.sequence > shard.pulled:
@@ -94,6 +103,29 @@ class StreamFanout:
                 shard.pulled = max(shard.pulled, end)
         self.changed.set()
         self.changed = asyncio.Event()
+        return closed
+
+    def archive(self, partition_id: str, records: list[ChangeRecord], first_retained: int, retention: float) -> None:
+        """Keep a retired partition's retained records here, for its shards' readers, until they age out."""
+        for shard in self.shards.values():
+            if shard.partition_id != partition_id:
+                continue
+            last = shard.last_sequence if shard.last_sequence is not None else first_retained - 1
+            shard.buffer = deque(r for r in records if max(shard.floor, shard.first_sequence - 1) < r.sequence <= last)
+            shard.last_sequence = last
+            shard.pulled = last
+            shard.first_retained = first_retained
+            shard.archived_for = retention
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def trim_archives(self, now: float) -> None:
+        for shard in self.shards.values():
+            if shard.archived_for is not None:
+                buffer = shard.buffer
+                while buffer and buffer[0].timestamp < now - shard.archived_for:
+                    buffer.popleft()
+                shard.first_retained = buffer[0].sequence if buffer else (shard.last_sequence or 0) + 1
 
     def shard_of(self, partition_id: str, sequence: int) -> ShardState | None:
         for shard in self.shards.values():
@@ -124,8 +156,8 @@ class StreamFanout:
         """Shards a reader may take records from now: open to it once its parent is read to the end."""
         ready = []
         for shard in self.shards.values():
-            parent = self.shards.get(shard.parent_id) if shard.parent_id else None
-            if parent is not None and not parent.closed_and_read(self.cursor(cursors, parent)):
+            parents = [self.shards[p] for p in shard.parents if p in self.shards]
+            if not all(parent.closed_and_read(self.cursor(cursors, parent)) for parent in parents):
                 continue
             if shard.closed_and_read(self.cursor(cursors, shard)):
                 continue
@@ -137,6 +169,9 @@ class StreamFanout:
         buffer = shard.buffer
         if after >= shard.pulled:
             return []
+        if shard.archived_for is not None and (not buffer or buffer[0].sequence > after + 1):
+            start = next((i for i, r in enumerate(buffer) if r.sequence > after), len(buffer))
+            return [buffer[i] for i in range(start, min(len(buffer), start + limit))]
         if not buffer or buffer[0].sequence > after + 1:
             return None
         start = after + 1 - buffer[0].sequence
@@ -153,8 +188,9 @@ class StreamFanout:
                 "ShardId": shard.shard_id,
                 "SequenceNumberRange": {"StartingSequenceNumber": format_sequence(shard.start_after + 1)},
             }
-            if shard.parent_id is not None:
-                described["ParentShardId"] = shard.parent_id
+            if shard.parents:
+                # DynamoDB names one parent; a merged shard's second parent is grid's own.
+                described["ParentShardId"] = shard.parents[0]
             if shard.last_sequence is not None:
                 described["SequenceNumberRange"]["EndingSequenceNumber"] = format_sequence(shard.last_sequence)
             shards.append(described)
@@ -175,6 +211,7 @@ class StreamActor:
         self.fanout = StreamFanout()
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._partitions: dict[str, Any] = {}
+        self._retired: set[str] = set()
         self._started = False
         self.enabled_at = time.time()
 
@@ -185,7 +222,7 @@ class StreamActor:
         self._started = True
 
     async def _add_partition(self, partition_id: str, handle: Any, floor: int | None) -> None:
-        if partition_id in self._partitions:
+        if partition_id in self._partitions or partition_id in self._retired:
             return
         piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
         start = piece.last_sequence if floor is None else floor
@@ -203,8 +240,7 @@ class StreamActor:
                 return  # the partition is gone (table deleted)
             if piece.records:
                 after = piece.records[-1].sequence
-            self.fanout.absorb(partition_id, piece, floor=0, through=after)
-            if any(last is not None for _, _, _, last in piece.shards):
+            if self.fanout.absorb(partition_id, piece, floor=0, through=after):
                 await self._discover_partitions()
 
     async def _discover_partitions(self) -> None:
@@ -218,6 +254,32 @@ class StreamActor:
         _, partition_map = answer
         for entry in partition_map.ranges:
             await self._add_partition(entry.partition_id, entry.handle, floor=0)
+
+    async def retire_partition(self, partition_id: str, retention_seconds: float) -> None:
+        """A merge retired this partition: keep its retained records here, then stop reading it.
+
+        Called by the router after the partition handed its range over (its log is
+        final) and before the router stops it.
+        """
+        handle = self._partitions.pop(partition_id, None)
+        self._retired.add(partition_id)
+        pump = self._pumps.pop(partition_id, None)
+        if pump is not None:
+            pump.cancel()
+        if handle is None:
+            return
+        piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
+        self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, 0), 0, 0)
+        records: list[ChangeRecord] = []
+        after = piece.first_retained - 1
+        while after < piece.last_sequence:
+            chunk: list[ChangeRecord] = await handle.read_log.remote(after, PUMP_BATCH * 10)
+            if not chunk:
+                break
+            records.extend(chunk)
+            after = chunk[-1].sequence
+        first = records[0].sequence if records else piece.last_sequence + 1
+        self.fanout.archive(partition_id, records, first, retention_seconds)
 
     async def _catch_up(self) -> None:
         """Learn each partition's current log end, so positions resolve against the present."""
@@ -252,6 +314,7 @@ class StreamActor:
     ) -> list[tuple[str, list[ChangeRecord]]] | GridError:
         """Records after ``cursors`` (shard by shard, each in order), waiting up to ``wait`` for any."""
         try:
+            self.fanout.trim_archives(time.time())
             deadline = time.monotonic() + wait
             lingered = False
             while True:
@@ -309,6 +372,7 @@ class StreamActor:
         shard = self.fanout.shards.get(shard_id)
         if shard is None:
             return ResourceNotFoundException(f"Requested resource not found: Shard does not exist: {shard_id}")
+        self.fanout.trim_archives(time.time())
         if after < shard.first_retained - 1:
             return TrimmedDataAccessException(
                 "The operation attempted to read past the oldest stream record in a shard."

@@ -1,27 +1,37 @@
 """Per-table metrics and the auto scaling loop, run inside the router.
 
 Every tick the monitor reads each partition's counters (consumed and throttled units,
-items, bytes), turns them into per-second rates and keeps them as a bounded time
-series, which ``Grid.table_metrics`` reads and Ray's metrics export (so a cluster's
-Prometheus and dashboard show them). Once per policy minute (one minute divided by
-the table's ``TimeScale``) it steps the read and write ``TargetTracker`` and applies
-their decisions through the router.
+items, bytes, service time), turns them into per-second rates and keeps them as a
+bounded time series, for the table and for each partition, which
+``Grid.table_metrics`` reads and Ray's metrics export (so a cluster's Prometheus and
+dashboard show them). Once per policy minute (one minute divided by the table's
+``TimeScale``) it steps the read and write ``TargetTracker`` and applies their
+decisions through the router.
+
+It also manages partitions: a partition past a per-partition limit (size, read or
+write units a second) splits at once; two neighbours that have both stayed cold
+(under a quarter of every limit) for ``COLD_POLICY_MINUTES`` merge, never below the
+table's configured partition count. A merged pair is under half of every limit, so
+it does not split straight back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from grid._autoscaling import ScalingSettings, TargetTracker
 
-__all__ = ["TableMonitor"]
+__all__ = ["PartitionLimits", "TableMonitor"]
 
 MAX_SAMPLES = 3600
+COLD_PRESSURE = 0.25
+COLD_POLICY_MINUTES = 5.0
 _GAUGES: dict[str, Any] = {}
 
 
@@ -32,6 +42,25 @@ def _gauge(name: str, description: str) -> Any:
 
         _GAUGES[name] = Gauge(name, description=description, tag_keys=("table",))
     return _GAUGES[name]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionLimits:
+    """When a partition splits (any limit passed) and how many partitions a table may have."""
+
+    max_bytes: int
+    max_read_units: float
+    max_write_units: float
+    max_partitions: int
+    min_partitions: int = 1
+
+    def pressure(self, metrics: dict[str, Any]) -> float:
+        """The partition's load as a fraction of its nearest limit (over 1: split it)."""
+        return max(
+            metrics["SizeBytes"] / self.max_bytes,
+            metrics["ConsumedReadCapacityUnits"] / self.max_read_units,
+            metrics["ConsumedWriteCapacityUnits"] / self.max_write_units,
+        )
 
 
 @dataclass(slots=True)
@@ -46,23 +75,26 @@ class TableMonitor:
         self,
         table_name: str,
         *,
-        partitions: Callable[[], list[Any]],
+        ranges: Callable[[], Sequence[Any]],
         provisioned: Callable[[], tuple[int, int] | None],
         apply: Callable[[int, int], Awaitable[None]],
         split: Callable[[str], Awaitable[None]] | None = None,
-        limits: Callable[[], tuple[int, float, float, int]] | None = None,
+        merge: Callable[[str], Awaitable[None]] | None = None,
+        limits: Callable[[], PartitionLimits] | None = None,
         time_scale: float = 1.0,
     ) -> None:
         self.table_name = table_name
         self.time_scale = time_scale
         self.scaling = Scaling()
         self.samples: deque[dict[str, Any]] = deque(maxlen=MAX_SAMPLES)
-        self._partitions = partitions
         self._provisioned = provisioned
         self._apply = apply
         self._split = split
+        self._merge = merge
+        self._ranges = ranges
         self._limits = limits
-        self._per_partition: dict[str, tuple[float, float]] = {}
+        self._counters: dict[str, dict[str, Any]] = {}  # each partition's stats at the last tick
+        self._cold_since: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._last: tuple[float, float, float, int, int] | None = None
         self._minute = [0.0, 0.0, 0.0]  # real seconds, read units, write units in this policy minute
@@ -88,7 +120,7 @@ class TableMonitor:
                 continue
 
     async def sample(self) -> dict[str, Any] | None:
-        handles = self._partitions()
+        handles = [entry.handle for entry in self._ranges()]
         answers = await asyncio.gather(*(h.stats.remote() for h in handles), return_exceptions=True)
         stats = [a for a in answers if isinstance(a, dict)]
         now = time.monotonic()
@@ -113,11 +145,44 @@ class TableMonitor:
             "ItemCount": sum(s["item_count"] for s in stats),
             "TableSizeBytes": sum(s["size_bytes"] for s in stats),
         }
+        partitions = self._partition_metrics(stats)
+        sample["PartitionMetrics"] = partitions
+        sample["AverageServiceLatencyMs"] = _mean_latency_ms(partitions)
         self.samples.append(sample)
         self._export(sample)
-        await self._split_hot_or_large(stats, elapsed)
+        await self._split_or_merge(partitions, now)
         await self._policy_minute(elapsed, read - last[1], write - last[2], provisioned)
         return sample
+
+    def _partition_metrics(self, stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per partition rates since the last tick (a partition seen for the first time has none yet)."""
+        now = time.monotonic()
+        metrics = []
+        counters, self._counters = self._counters, {}
+        for entry in stats:
+            pid = entry["partition_id"]
+            self._counters[pid] = {**entry, "at": now}
+            before = counters.get(pid)
+            if before is None:
+                continue
+            elapsed = max(now - before["at"], 1e-6)
+            batches = entry["batches"] - before["batches"]
+            metrics.append(
+                {
+                    "PartitionId": pid,
+                    "ConsumedReadCapacityUnits": (entry["consumed_read_units"] - before["consumed_read_units"])
+                    / elapsed,
+                    "ConsumedWriteCapacityUnits": (entry["consumed_write_units"] - before["consumed_write_units"])
+                    / elapsed,
+                    "ThrottledReadRequests": entry["throttled_reads"] - before["throttled_reads"],
+                    "ThrottledWriteRequests": entry["throttled_writes"] - before["throttled_writes"],
+                    "ItemCount": entry["item_count"],
+                    "SizeBytes": entry["size_bytes"],
+                    "Batches": batches,
+                    "ServiceSeconds": entry["service_seconds"] - before["service_seconds"],
+                }
+            )
+        return metrics
 
     async def _policy_minute(
         self, elapsed: float, read: float, write: float, provisioned: tuple[int, int] | None
@@ -137,27 +202,34 @@ class TableMonitor:
         if new_read is not None or new_write is not None:
             await self._apply(new_read or provisioned[0], new_write or provisioned[1])
 
-    async def _split_hot_or_large(self, stats: list[dict[str, Any]], elapsed: float) -> None:
-        """Split the partition furthest past a per-partition limit (one split a tick)."""
-        if self._split is None or self._limits is None:
+    async def _split_or_merge(self, partitions: list[dict[str, Any]], now: float) -> None:
+        """Split the partition furthest past a limit, else merge the coldest long-cold neighbours (one a tick)."""
+        if self._split is None or self._merge is None or self._limits is None:
             return
-        max_bytes, max_read, max_write, max_partitions = self._limits()
-        worst: tuple[float, str] | None = None
-        for entry in stats:
-            pid = entry["partition_id"]
-            before = self._per_partition.get(pid)
-            self._per_partition[pid] = (entry["consumed_read_units"], entry["consumed_write_units"])
-            if before is None:
-                continue
-            pressure = max(
-                entry["size_bytes"] / max_bytes,
-                (entry["consumed_read_units"] - before[0]) / elapsed / max_read,
-                (entry["consumed_write_units"] - before[1]) / elapsed / max_write,
-            )
-            if pressure > 1.0 and (worst is None or pressure > worst[0]):
-                worst = (pressure, pid)
-        if worst is not None and len(stats) < max_partitions:
-            await self._split(worst[1])
+        limits = self._limits()
+        pressure = {m["PartitionId"]: limits.pressure(m) for m in partitions}
+        for pid, value in pressure.items():
+            if value >= COLD_PRESSURE:
+                self._cold_since.pop(pid, None)
+            else:
+                self._cold_since.setdefault(pid, now)
+        hottest = max(pressure.items(), key=lambda item: item[1], default=None)
+        ranges = self._ranges()
+        if hottest is not None and hottest[1] > 1.0 and len(ranges) < limits.max_partitions:
+            await self._split(hottest[0])
+            return
+        if len(ranges) <= limits.min_partitions:
+            return
+        cold_for = COLD_POLICY_MINUTES * 60.0 / self.time_scale
+        candidates = [
+            (pressure[lower.partition_id] + pressure[upper.partition_id], lower.partition_id)
+            for lower, upper in itertools.pairwise(ranges)
+            if all(now - self._cold_since.get(p.partition_id, now) >= cold_for for p in (lower, upper))
+        ]
+        if candidates:
+            _, lower_id = min(candidates)
+            self._cold_since.clear()  # judge the new layout afresh
+            await self._merge(lower_id)
 
     def _export(self, sample: dict[str, Any]) -> None:
         tags = {"table": self.table_name}
@@ -174,3 +246,9 @@ class TableMonitor:
         ):
             if sample[key] is not None:
                 _gauge(name, f"grid table metric {key}").set(float(sample[key]), tags=tags)
+
+
+def _mean_latency_ms(partitions: list[dict[str, Any]]) -> float | None:
+    """The mean time a partition spent on a batch of requests this tick (None: no batches)."""
+    batches = sum(m["Batches"] for m in partitions)
+    return 1000.0 * sum(m["ServiceSeconds"] for m in partitions) / batches if batches else None

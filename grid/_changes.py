@@ -33,6 +33,6 @@ class LogSlice(NamedTuple):
     """What a log reader gets: records, the shard lineage, and the retained range."""
 
     records: list[ChangeRecord]
-    shards: list[tuple[str, str | None, int, int | None]]
+    shards: list[tuple[str, tuple[str, ...], int, int | None]]  # id, parents, first, last
     first_retained: int
     last_sequence: int

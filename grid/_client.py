@@ -189,10 +189,15 @@ class Grid:
         return {"Table": await call(self._transport.router.describe_table, name)}
 
     async def update_table(self, **params: Any) -> dict[str, Any]:
-        """Change a table: ``StreamSpecification`` (enable or disable its stream), ``ProvisionedThroughput``."""
+        """Change a table online: ``StreamSpecification`` (enable or disable its stream),
+        ``BillingMode`` and ``ProvisionedThroughput``, and grid's ``GridSettings``
+        (``Partitions``: split or merge until the table has that many; ``TimeScale``).
+        """
         self._check_open()
         name = check_table_name(params.get("TableName"))
         description = await call(self._transport.router.update_table, name, dict(params))
+        if name in self._routes:
+            await self._refresh_route(name, stale_version=None)  # this client routes by the new map at once
         return {"TableDescription": description}
 
     async def update_table_replica_auto_scaling(self, **params: Any) -> dict[str, Any]:
@@ -219,7 +224,10 @@ class Grid:
         """grid's own call: the table's time series (a sample a second), newest last.
 
         Each sample holds consumed and provisioned read and write units per second,
-        throttled requests, partitions, items and bytes, and its ``Timestamp``.
+        throttled requests, partitions, items and bytes, the mean time a partition
+        took to serve a call (``AverageServiceLatencyMs``), its ``Timestamp``, and
+        ``PartitionMetrics``: the same per partition (``PartitionId``, consumed units,
+        throttled requests, ``ItemCount``, ``SizeBytes``).
         """
         self._check_open()
         samples = await call(self._transport.router.table_metrics, check_table_name(TableName), Since)
@@ -354,10 +362,10 @@ class Grid:
     async def _with_retries(self, name: str, attempt: Callable[[TableRoute], Awaitable[T]]) -> T:
         """Run ``attempt`` against the current route as ``self.retry_policy`` allows.
 
-        A partition that moved is routine (a split): refresh the map and go again, on a
-        budget of its own. An unreachable partition or a retryable error counts as a
-        failed try: back off, refresh the map (the partition may have been replaced),
-        and give up after ``max_attempts`` tries.
+        A partition that moved is routine (a split or merge): refresh the map and go
+        again, on a budget of its own. An unreachable partition is too if the refreshed
+        map no longer routes to it; otherwise it, like any retryable error, counts as a
+        failed try: back off, and give up after ``max_attempts`` tries.
         """
         policy = self.retry_policy
         tries = refreshes = 0
@@ -373,13 +381,22 @@ class Grid:
                 if fresh.version == route.version:
                     # The router has not published the new map yet (a split is under way).
                     await asyncio.sleep(min(0.1, 0.002 * 2 ** min(refreshes, 6)))
+            except PartitionUnavailableError:
+                # A partition merged away stops after a grace period; a client that held
+                # the old map meets a dead actor. A newer map is then no failed try.
+                fresh = await self._refresh_route(name, stale_version=route.version)
+                if fresh.version != route.version and refreshes < policy.max_map_refreshes:
+                    refreshes += 1
+                    continue
+                tries += 1
+                if tries >= policy.max_attempts:
+                    raise
+                await asyncio.sleep(policy.backoff(tries))
             except GridError as error:
                 tries += 1
                 if not error.retryable or tries >= policy.max_attempts:
                     raise
                 await asyncio.sleep(policy.backoff(tries))
-                if isinstance(error, PartitionUnavailableError):
-                    await self._refresh_route(name, stale_version=route.version)
 
     async def _run_item_op(self, name: str, op: ItemOp) -> Any:
         """The op's result: the item's bytes (or None) for a get, a ``WriteResult`` for a write."""
@@ -447,11 +464,15 @@ class Grid:
         limit: int | None,
         budget: int,
     ) -> tuple[Page, int]:
-        """Scan the partition that owns ``cursor``, within the request's segment."""
+        """Scan the partition that owns ``cursor`` from ``cursor`` on, within the request's segment.
+
+        From the cursor, not the partition's start: after a merge the partition may
+        also own the range this scan has already walked.
+        """
         partition = route.map.partition_for(cursor)
         part_request = replace(
             request,
-            low_hash=max(request.low_hash, partition.low),
+            low_hash=cursor,
             high_hash=min(request.high_hash, partition.high),
             exclusive_start=position,
             limit=limit,

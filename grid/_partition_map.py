@@ -84,3 +84,22 @@ class PartitionMap:
             else:
                 ranges.append(entry)
         return replace(self, version=self.version + 1, ranges=tuple(ranges))
+
+    def with_merge(self, lower_id: str) -> PartitionMap:
+        """A new version in which ``lower_id`` also owns its upper neighbour's range (which leaves the map)."""
+        index = next((i for i, entry in enumerate(self.ranges) if entry.partition_id == lower_id), None)
+        if index is None:
+            raise ValueError(f"no partition {lower_id} in the map")
+        if index + 1 >= len(self.ranges):
+            raise ValueError(f"partition {lower_id} is the last on the ring: it has no upper neighbour")
+        lower, upper = self.ranges[index], self.ranges[index + 1]
+        merged = replace(lower, high=upper.high)
+        ranges = (*self.ranges[:index], merged, *self.ranges[index + 2 :])
+        return replace(self, version=self.version + 1, ranges=ranges)
+
+    def upper_neighbour(self, partition_id: str) -> PartitionRange | None:
+        """The range right above ``partition_id``'s on the ring (None for the last one)."""
+        for entry, following in itertools.pairwise(self.ranges):
+            if entry.partition_id == partition_id:
+                return following
+        return None

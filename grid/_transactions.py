@@ -62,7 +62,9 @@ from grid._requests import (
 )
 from grid._transport import call
 from grid.errors import (
+    GridError,
     PartitionMovedError,
+    PartitionUnavailableError,
     TransactionCanceledException,
     ValidationException,
 )
@@ -228,9 +230,8 @@ async def transact_write_items(grid: Grid, params: Mapping[str, Any], lease: flo
                 reasons, units = await _write_in_one_partition(actions, groups[0])
             else:
                 reasons, units = await _write_two_phase(grid, txid, actions, groups, lease)
-        except PartitionMovedError:
-            for table in {a.table for a in actions}:
-                await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
+        except (PartitionMovedError, PartitionUnavailableError) as error:
+            await _refresh_maps(grid, [g[0] for g in groups], error)
             continue
         if token_key is not None:
             await call(grid._ledger(token_key).finish_token, token_key, reasons)
@@ -244,6 +245,20 @@ async def transact_write_items(grid: Grid, params: Mapping[str, Any], lease: flo
 
 
 Outcome = tuple[list[dict[str, Any] | None] | None, dict[str, float]]
+
+
+async def _refresh_maps(grid: Grid, routes: list[TableRoute], error: GridError) -> None:
+    """After a partition moved or went away: refresh the maps these routes came from.
+
+    A partition that went away is only routine when a newer map no longer routes to
+    it (a merge retired it); otherwise the error stands.
+    """
+    changed = False
+    for route in {id(route): route for route in routes}.values():
+        fresh = await grid._refresh_route(route.spec.name, stale_version=route.version)
+        changed = changed or fresh.version != route.version
+    if isinstance(error, PartitionUnavailableError) and not changed:
+        raise error
 
 
 def _take_answers(
@@ -393,9 +408,8 @@ async def _locked_read(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list
                 return values, [False] * len(reads)
             await asyncio.sleep(random.uniform(0, READ_BACKOFF_SECONDS * round_number))
         return None, [not done for done in held]
-    except PartitionMovedError:
-        for table in {table for table, _ in reads}:
-            await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
+    except (PartitionMovedError, PartitionUnavailableError) as error:
+        await _refresh_maps(grid, [route for route, _ in touched.values()], error)
         return None, [False] * len(reads)
     finally:
         await asyncio.gather(
@@ -417,9 +431,8 @@ async def _read_round(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list[
 
     try:
         answers = await asyncio.gather(*(g[0].batcher_for(g[1]).submit(TxRead(keys=keys(g))) for g in groups))
-    except PartitionMovedError:
-        for table in {table for table, _ in reads}:
-            await grid._refresh_route(table, stale_version=(await grid._route(table)).version)
+    except (PartitionMovedError, PartitionUnavailableError) as error:
+        await _refresh_maps(grid, list(routes.values()), error)
         return None, [False] * len(reads)
     values: list[Any] = [None] * len(reads)
     conflicts = [False] * len(reads)

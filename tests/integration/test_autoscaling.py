@@ -86,22 +86,27 @@ async def test_auto_scaling_needs_provisioned_mode_and_known_indexes(make_table:
         )
 
 
-async def test_partition_count_grows_online(make_table: Any, grid_client: grid.Grid) -> None:
+async def test_partition_count_grows_and_shrinks_online(make_table: Any, grid_client: grid.Grid) -> None:
     table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 1})
     items = [catalog_item(c, 0) for c in range(200)]
     await asyncio.gather(*(table.put_item(Item=i) for i in items))
-    described = await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": 4})
-    assert described["TableDescription"]["GridSettings"]["Partitions"] == 4
-    answers = await asyncio.gather(
-        *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
-    )
-    assert all("Item" in a for a in answers) and (await table.scan(Select="COUNT"))["Count"] == 200
-    with pytest.raises(ValidationException, match="merging"):
-        await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": 2})
+    for count in (4, 2, 3, 1):
+        described = await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": count})
+        assert described["TableDescription"]["GridSettings"]["Partitions"] == count
+        assert len((await grid_client._route(table.name)).map.ranges) == count
+        answers = await asyncio.gather(
+            *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
+        )
+        assert all("Item" in a for a in answers) and (await table.scan(Select="COUNT"))["Count"] == 200
+    with pytest.raises(ValidationException):
+        await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": 0})
 
 
-async def test_a_hot_partition_splits_by_itself(make_table: Any, grid_client: grid.Grid) -> None:
-    table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 1, "MaxPartitionWriteUnits": 30})
+async def test_a_hot_partition_splits_by_itself_and_merges_back_when_cold(
+    make_table: Any, grid_client: grid.Grid
+) -> None:
+    settings = {"Partitions": 1, "MaxPartitionWriteUnits": 30, "TimeScale": 300}  # cold for 1 s: merge
+    table = await make_table(**CATALOG_TABLE, GridSettings=settings)
     stop = asyncio.Event()
     written: list[dict[str, Any]] = []
 
@@ -114,20 +119,36 @@ async def test_a_hot_partition_splits_by_itself(make_table: Any, grid_client: gr
             count += 1
             await asyncio.sleep(0.005)
 
+    async def partitions() -> int:
+        described = await grid_client.describe_table(TableName=table.name)
+        count: int = described["Table"]["GridSettings"]["Partitions"]
+        return count
+
     writers = [asyncio.create_task(writer(n)) for n in range(4)]
-    partitions = 1
+    most = 1
     for _ in range(60):
         await asyncio.sleep(0.25)
-        partitions = (await grid_client.describe_table(TableName=table.name))["Table"]["GridSettings"]["Partitions"]
-        if partitions >= 2:
+        most = max(most, await partitions())
+        if most >= 2:
             break
     stop.set()
     await asyncio.gather(*writers)
-    assert partitions >= 2  # past 30 write units a second, the partition split
+    assert most >= 2  # past 30 write units a second, the partition split
+    for _ in range(80):
+        if await partitions() == 1:
+            break
+        await asyncio.sleep(0.25)
+    assert await partitions() == 1  # cold again: merged back, down to the configured count
     answers = await asyncio.gather(
         *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in written)
     )
-    assert all("Item" in answer for answer in answers)  # nothing lost while it split
+    assert all("Item" in answer for answer in answers)  # nothing lost while it split and merged
+    await asyncio.sleep(0.5)  # a monitor tick or two on the merged layout
+    latest = (await grid_client.table_metrics(TableName=table.name))["Samples"][-1]
+    assert latest["Partitions"] == 1
+    assert [p["ItemCount"] for p in latest["PartitionMetrics"]] == [
+        len({(i["customer_id"], i["sku"]) for i in written})
+    ]
 
 
 async def test_partitions_can_ask_ray_for_cpus(make_table: Any) -> None:

@@ -107,3 +107,25 @@ def test_count_and_age_trim_whichever_comes_first(clock: FakeClock) -> None:
     clock.now += 8  # records 3 and 4 are now older than 10 s; record 5 is exactly 10 s old
     log.append(ChangeEvent.INSERT, b"k", None, b"v")
     assert [r.sequence for r in log.read()] == [5, 6, 7]
+
+
+def test_shards_name_their_parents_across_splits_and_merges() -> None:
+    log = ChangeLog(shard_id="a-0")
+    fill(log, 3)
+    log.open_shard("a-1")  # a split: one parent
+    fill(log, 2)
+    log.open_shard("a-2", other_parents=("b-0",))  # a merge: the neighbour's shard is a parent too
+    assert [shard.describe() for shard in log.shards] == [
+        ("a-0", (), 1, 3),
+        ("a-1", ("a-0",), 4, 5),
+        ("a-2", ("a-1", "b-0"), 6, None),
+    ]
+
+
+def test_a_retiring_log_closes_its_shard_once_and_stays_readable() -> None:
+    log = ChangeLog(shard_id="b-0", parent_shard_id="a-0")
+    fill(log, 4)
+    closed = log.close_shard()
+    assert closed.describe() == ("b-0", ("a-0",), 1, 4)
+    assert log.close_shard().last_sequence == 4
+    assert [r.sequence for r in log.read(2)] == [3, 4]

@@ -126,3 +126,26 @@ def test_overlapping_returns_ranges_in_ring_order() -> None:
     assert pmap.overlapping(r[1].high - 1, r[3].low + 1) == [r[1], r[2], r[3]]
     assert pmap.overlapping(r[0].high - 1, r[0].high) == [r[0]]
     assert pmap.overlapping(r[3].low, HASH_SPACE) == [r[3]]
+
+
+def test_merge_joins_neighbours_and_bumps_the_version() -> None:
+    four = uniform_map(4, version=7)
+    merged = four.with_merge("p1")
+    assert merged.version == 8
+    assert [r.partition_id for r in merged.ranges] == ["p0", "p1", "p3"]
+    assert (merged.ranges[1].low, merged.ranges[1].high) == (four.ranges[1].low, four.ranges[2].high)
+    assert merged.ranges[1].handle == "handle-1"
+    assert_tiles(merged.ranges)
+    for hash_value in (four.ranges[2].low, four.ranges[2].high - 1):
+        assert merged.partition_for(hash_value).partition_id == "p1"
+
+
+def test_merge_needs_a_partition_with_an_upper_neighbour() -> None:
+    two = uniform_map(2)
+    with pytest.raises(ValueError, match="upper neighbour"):
+        two.with_merge("p1")
+    with pytest.raises(ValueError, match="no partition"):
+        two.with_merge("nope")
+    assert two.upper_neighbour("p0") is two.ranges[1]
+    assert two.upper_neighbour("p1") is None
+    assert two.with_merge("p0").ranges == (dataclasses.replace(two.ranges[0], high=HASH_SPACE),)

@@ -25,7 +25,12 @@ from grid._requests import (
     WriteResult,
 )
 from grid._types import normalize_item, normalize_value
-from grid.errors import ConditionalCheckFailedException, PartitionMovedError, ValidationException
+from grid.errors import (
+    ConditionalCheckFailedException,
+    PartitionMovedError,
+    TransactionInProgressException,
+    ValidationException,
+)
 
 SCHEMA = KeySchema(hash_name="customer_id", hash_type="N", range_name="sku", range_type="S")
 SEED = normalize_item(json.loads(Path("/work/shared/catalog-item.json").read_text()))
@@ -493,3 +498,49 @@ def test_stats_track_count_and_bytes(store: PartitionStore) -> None:
     assert store.stats()["item_count"] == 1
     assert store.stats()["size_bytes"] == len(bigger.item)
     assert store.stats()["last_sequence"] == 4
+
+
+def test_retire_and_absorb_upper_merge_two_ranges_into_one(many: PartitionStore) -> None:
+    stored = many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items
+    before = dict(zip(scanned_keys(stored), stored, strict=True))
+    at = HASH_SPACE // 2
+    upper = PartitionStore(key_schema=SCHEMA, low=at, high=HASH_SPACE, map_version=2, shard_id="upper-0")
+    upper.ingest(many.split_off(at, map_version=2, child_shard_id="lower-1"))
+    late = next(c for c in range(1000, 2000) if storage_key(c, "late").hash >= at)
+    assert isinstance(one(upper, put_op(catalog_item(late, "late"))), WriteResult)  # a record of the upper log
+
+    moved = upper.retire(map_version=3)
+    assert upper.stats()["item_count"] == 0 and upper.stats()["size_bytes"] == 0
+    assert upper.log.shards[-1].last_sequence == upper.log.last_sequence == 1  # its shard closed, the log stays
+    for key in list(before)[:20]:
+        refused = one(upper, GetOp(key=SCHEMA.storage_key(SCHEMA.key_of_item(decode_item(before[key])))))
+        assert isinstance(refused, PartitionMovedError)
+    with pytest.raises(PartitionMovedError):
+        upper.scan(ScanRequest(low_hash=at, high_hash=HASH_SPACE))
+
+    many.absorb_upper(moved, HASH_SPACE, map_version=3, child_shard_id="lower-2", other_parent="upper-0")
+    assert (many.low, many.high, many.map_version) == (0, HASH_SPACE, 3)
+    merged = scanned_keys(many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items)
+    assert merged == sorted([*before, storage_key(late, "late").key])
+    added = sum(len(data) for key, data in moved if key not in before)
+    assert many.stats()["size_bytes"] == sum(len(v) for v in before.values()) + added
+    assert [(s.shard_id, s.parents) for s in many.log.shards] == [
+        ("shard-0", ()),
+        ("lower-1", ("shard-0",)),
+        ("lower-2", ("lower-1", "upper-0")),
+    ]
+    assert many.log.shards[1].last_sequence == many.log.last_sequence  # the merge logged nothing
+
+
+def test_a_merge_must_extend_the_range_upwards(store: PartitionStore) -> None:
+    with pytest.raises(ValidationException):
+        store.absorb_upper([], HASH_SPACE, map_version=2, child_shard_id="x", other_parent="y")
+    assert store.log.shards[-1].last_sequence is None
+
+
+def test_retire_waits_for_transactions_holding_items(store: PartitionStore) -> None:
+    op = put_op(catalog_item(1, "held"))
+    store.locks[op.key.key] = object()
+    with pytest.raises(TransactionInProgressException):
+        store.retire(map_version=2)
+    assert store.high == HASH_SPACE and store.stats()["item_count"] == 0

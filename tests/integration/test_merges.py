@@ -1,0 +1,163 @@
+"""Merging partitions online: under writes, scans and a stream, nothing is lost, duplicated or reordered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+import grid
+from actors.router import RETIRED_PARTITION_GRACE_SECONDS
+from grid._transport import call
+from tests.integration.conftest import unique_name
+from tests.seed import CATALOG_TABLE, catalog_item
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+STREAMED = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}}
+
+
+def key_of(item: dict[str, Any]) -> tuple[Any, Any]:
+    return item["customer_id"], item["sku"]
+
+
+async def scan_keys(table: grid.Table) -> list[tuple[Any, Any]]:
+    """Every key, in small pages (so a scan spans the merges going on around it)."""
+    keys: list[tuple[Any, Any]] = []
+    start = None
+    while True:
+        page = await table.scan(Limit=25, **({"ExclusiveStartKey": start} if start else {}))
+        keys.extend(key_of(i) for i in page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if start is None:
+            return keys
+
+
+async def read_stream(reader: Any, expected: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+
+    async def collect() -> None:
+        async for record in reader:
+            records.append(record)
+            if len(records) == expected:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return records
+
+
+def versions_per_key(records: list[dict[str, Any]]) -> dict[tuple[Any, Any], list[int]]:
+    seen: dict[tuple[Any, Any], list[int]] = defaultdict(list)
+    for record in records:
+        image = record["dynamodb"]["NewImage"]
+        seen[key_of(image)].append(int(image["version"]))
+    return seen
+
+
+async def test_merges_under_writes_scans_and_a_stream(grid_client: grid.Grid, make_table: Any) -> None:
+    table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 4}, **STREAMED)
+    untouched = [catalog_item(5000 + c, 0) for c in range(150)]  # written once, before anything else
+    await asyncio.gather(*(table.put_item(Item=i) for i in untouched))
+    live_reader = table.stream(start="TRIM_HORIZON")
+    acknowledged: dict[tuple[Any, Any], int] = {}
+    stop = asyncio.Event()
+
+    async def writer(worker: int) -> None:
+        version = 0
+        while not stop.is_set() or version < 20:
+            version += 1
+            for customer in range(worker * 10, worker * 10 + 10):
+                item = catalog_item(customer, 1, version=version)
+                await table.put_item(Item=item)
+                acknowledged[key_of(item)] = version
+
+    scans: list[list[tuple[Any, Any]]] = []
+
+    async def scanner() -> None:
+        while not stop.is_set():
+            scans.append(await scan_keys(table))
+
+    tasks = [asyncio.create_task(writer(w)) for w in range(6)] + [asyncio.create_task(scanner())]
+    await asyncio.sleep(0.3)
+    described = await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": 1})
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(*tasks)
+
+    assert described["TableDescription"]["GridSettings"]["Partitions"] == 1
+    assert len((await grid_client._route(table.name)).map.ranges) == 1
+    # No acknowledged write lost: every key holds its last acknowledged version.
+    answers = await asyncio.gather(*(table.get_item(Key={"customer_id": c, "sku": s}) for c, s in acknowledged))
+    assert [int(a["Item"]["version"]) for a in answers] == list(acknowledged.values())
+    # No scan, even one running across a merge, missed or repeated an item.
+    assert len(scans) >= 2
+    for keys in scans:
+        assert len(keys) == len(set(keys))
+        assert {key_of(i) for i in untouched} <= set(keys)
+    # The live reader sees every write once, in order per key, across the merges.
+    expected = len(untouched) + sum(acknowledged.values())
+    async with live_reader:
+        records = await read_stream(live_reader, expected)
+    seen = versions_per_key(records)
+    for key, last in acknowledged.items():
+        assert seen[key] == list(range(1, last + 1)), key
+
+    # Once the retired partitions stopped, their records still stream: the stream actor keeps them.
+    await asyncio.sleep(RETIRED_PARTITION_GRACE_SECONDS + 0.5)
+    async with table.stream(start="TRIM_HORIZON") as late_reader:
+        assert versions_per_key(await read_stream(late_reader, expected)) == seen
+    arn = (await grid_client.describe_table(TableName=table.name))["Table"]["LatestStreamArn"]
+    shards = (await grid_client.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
+    open_shards = [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+    assert len(open_shards) == 1 and "ParentShardId" in open_shards[0]
+
+
+async def test_a_client_with_an_old_map_follows_a_merge_after_the_partition_stopped(
+    grid_client: grid.Grid, make_table: Any
+) -> None:
+    name = unique_name("merged")
+    table = await make_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 2})
+    items = [catalog_item(c, 1, version=1) for c in range(100)]
+    await asyncio.gather(*(table.put_item(Item=i) for i in items))
+    # No retries at all: following a merge must not spend the caller's attempts.
+    async with grid.connect(namespace=grid_client.namespace, retries={"max_attempts": 1}) as other:
+        other_table = other.Table(name)
+        await other_table.get_item(Key={"customer_id": 0, "sku": items[0]["sku"]})  # caches the 2-partition map
+        old_version = (await other._route(name)).version
+        lower = (await grid_client._route(name)).map.ranges[0].partition_id
+        await call(grid_client._transport.router.merge_partitions, name, lower)
+        await asyncio.sleep(RETIRED_PARTITION_GRACE_SECONDS + 0.5)  # the upper partition has stopped
+        answers = await asyncio.gather(
+            *(other_table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
+        )
+        assert all(a["Item"] == i for a, i in zip(answers, items, strict=True))
+        assert (await other._route(name)).version == old_version + 1
+        await other.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": {"customer_id": c, "sku": items[c]["sku"]},
+                        "UpdateExpression": "SET version = :v",
+                        "ExpressionAttributeValues": {":v": 2},
+                    }
+                }
+                for c in (1, 2, 3)
+            ]
+        )
+    assert (await table.scan(Select="COUNT"))["Count"] == 100
+    assert (await table.get_item(Key={"customer_id": 2, "sku": items[2]["sku"]}))["Item"]["version"] == 2
+
+
+async def test_merge_refuses_the_last_partition_and_unknown_ones(grid_client: grid.Grid, make_table: Any) -> None:
+    from grid.errors import ValidationException
+
+    table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 2})
+    ranges = (await grid_client._route(table.name)).map.ranges
+    with pytest.raises(ValidationException, match="last on the ring"):
+        await call(grid_client._transport.router.merge_partitions, table.name, ranges[-1].partition_id)
+    with pytest.raises(ValidationException, match="No partition"):
+        await call(grid_client._transport.router.merge_partitions, table.name, "p-nope")
+    assert len((await grid_client._route(table.name)).map.ranges) == 2
