@@ -205,6 +205,7 @@ class PartitionActor:
             shards=[shard.describe() for shard in log.shards],
             first_retained=log.first_retained_sequence,
             last_sequence=log.last_sequence,
+            map_version=self.store.map_version,
         )
 
     async def provision(self, read_per_second: float | None, write_per_second: float | None) -> None:

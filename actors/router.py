@@ -425,7 +425,10 @@ class RouterActor:
             await self._provision(entry)
             retention = entry.spec.grid_settings.stream_retention_seconds
             await asyncio.gather(
-                *(stream.handle.retire_partition.remote(upper.partition_id, retention) for stream in entry.streams)
+                *(
+                    stream.handle.retire_partition.remote(upper.partition_id, upper.handle, retention)
+                    for stream in entry.streams
+                )
             )
             self._stop_later(upper.handle)
             return entry.partition_map

@@ -35,6 +35,8 @@ PUMP_BATCH = 2_000
 PUMP_WAIT_SECONDS = 1.0
 SEQUENCE_DIGITS = 21
 POLL_LINGER_SECONDS = 0.005
+DISCOVERY_ATTEMPTS = 500
+DISCOVERY_RETRY_SECONDS = 0.02
 
 
 @dataclass(slots=True, kw_only=True)
@@ -225,6 +227,8 @@ class StreamActor:
         if partition_id in self._partitions or partition_id in self._retired:
             return
         piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
+        if partition_id in self._partitions or partition_id in self._retired:
+            return  # found, or merged away, while this asked
         start = piece.last_sequence if floor is None else floor
         self._partitions[partition_id] = handle
         self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, start), start, start)
@@ -241,33 +245,40 @@ class StreamActor:
             if piece.records:
                 after = piece.records[-1].sequence
             if self.fanout.absorb(partition_id, piece, floor=0, through=after):
-                await self._discover_partitions()
+                await self._discover_partitions(piece.map_version)
 
-    async def _discover_partitions(self) -> None:
-        """After a split, follow the table's new partitions (their shards are children)."""
+    async def _discover_partitions(self, map_version: int) -> None:
+        """After a split or merge, follow the table's new partitions (their shards are children).
+
+        The partition hands its range over before the router publishes the map that
+        shows it: ask until the map is at least ``map_version``, the one that closed
+        the shard.
+        """
         import ray
 
         router = ray.get_actor(router_actor_name(), namespace=self.namespace)
-        answer = await router.get_table.remote(self.table_name)
-        if isinstance(answer, GridError):
-            return
-        _, partition_map = answer
-        for entry in partition_map.ranges:
-            await self._add_partition(entry.partition_id, entry.handle, floor=0)
+        for _ in range(DISCOVERY_ATTEMPTS):
+            answer = await router.get_table.remote(self.table_name)
+            if isinstance(answer, GridError):
+                return  # the table is gone
+            _, partition_map = answer
+            if partition_map.version >= map_version:
+                for entry in partition_map.ranges:
+                    await self._add_partition(entry.partition_id, entry.handle, floor=0)
+                return
+            await asyncio.sleep(DISCOVERY_RETRY_SECONDS)
 
-    async def retire_partition(self, partition_id: str, retention_seconds: float) -> None:
+    async def retire_partition(self, partition_id: str, handle: Any, retention_seconds: float) -> None:
         """A merge retired this partition: keep its retained records here, then stop reading it.
 
         Called by the router after the partition handed its range over (its log is
-        final) and before the router stops it.
+        final) and before the router stops it; also for a partition this stream had
+        not discovered yet (a split's child merged away at once): its records count.
         """
-        handle = self._partitions.pop(partition_id, None)
         self._retired.add(partition_id)
         pump = self._pumps.pop(partition_id, None)
         if pump is not None:
             pump.cancel()
-        if handle is None:
-            return
         piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
         self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, 0), 0, 0)
         records: list[ChangeRecord] = []
@@ -280,6 +291,7 @@ class StreamActor:
             after = chunk[-1].sequence
         first = records[0].sequence if records else piece.last_sequence + 1
         self.fanout.archive(partition_id, records, first, retention_seconds)
+        self._partitions.pop(partition_id, None)  # only now: until archived, readers still read its log
 
     async def _catch_up(self) -> None:
         """Learn each partition's current log end, so positions resolve against the present."""
@@ -345,7 +357,10 @@ class StreamActor:
             after = self.fanout.cursor(cursors, shard)
             records = self.fanout.from_buffer(shard, after, budget)
             if records is None:  # behind the buffer: read the partition's log itself
-                records = await self._partitions[shard.partition_id].read_log.remote(after, budget)
+                handle = self._partitions.get(shard.partition_id)
+                if handle is None:
+                    continue  # a partition being retired, not yet archived: next poll
+                records = await handle.read_log.remote(after, budget)
             if shard.last_sequence is not None:
                 records = [r for r in records if r.sequence <= shard.last_sequence]
             if records:

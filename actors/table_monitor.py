@@ -32,6 +32,17 @@ __all__ = ["PartitionLimits", "TableMonitor"]
 MAX_SAMPLES = 3600
 COLD_PRESSURE = 0.25
 COLD_POLICY_MINUTES = 5.0
+_ZERO_COUNTERS = dict.fromkeys(
+    (
+        "consumed_read_units",
+        "consumed_write_units",
+        "throttled_reads",
+        "throttled_writes",
+        "batches",
+        "service_seconds",
+    ),
+    0,
+)
 _GAUGES: dict[str, Any] = {}
 
 
@@ -96,7 +107,7 @@ class TableMonitor:
         self._counters: dict[str, dict[str, Any]] = {}  # each partition's stats at the last tick
         self._cold_since: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
-        self._last: tuple[float, float, float, int, int] | None = None
+        self._last_tick: float | None = None
         self._minute = [0.0, 0.0, 0.0]  # real seconds, read units, write units in this policy minute
 
     @property
@@ -124,61 +135,55 @@ class TableMonitor:
         answers = await asyncio.gather(*(h.stats.remote() for h in handles), return_exceptions=True)
         stats = [a for a in answers if isinstance(a, dict)]
         now = time.monotonic()
-        read = sum(s["consumed_read_units"] for s in stats)
-        write = sum(s["consumed_write_units"] for s in stats)
-        throttled_reads = sum(s["throttled_reads"] for s in stats)
-        throttled_writes = sum(s["throttled_writes"] for s in stats)
-        last, self._last = self._last, (now, read, write, throttled_reads, throttled_writes)
+        last, self._last_tick = self._last_tick, now
+        partitions = self._partition_metrics(stats, baseline=last is not None)
         if last is None:
             return None
-        elapsed = max(now - last[0], 1e-6)
+        elapsed = max(now - last, 1e-6)
+        # Table figures are sums of per-partition changes: a partition merged away takes
+        # its counters with it, and a new one starts from zero.
+        read = sum(m["ConsumedReadUnits"] for m in partitions)
+        write = sum(m["ConsumedWriteUnits"] for m in partitions)
+        for metrics in partitions:
+            metrics["ConsumedReadCapacityUnits"] = metrics.pop("ConsumedReadUnits") / elapsed
+            metrics["ConsumedWriteCapacityUnits"] = metrics.pop("ConsumedWriteUnits") / elapsed
         provisioned = self._provisioned()
         sample = {
             "Timestamp": time.time(),
-            "ConsumedReadCapacityUnits": (read - last[1]) / elapsed,
-            "ConsumedWriteCapacityUnits": (write - last[2]) / elapsed,
+            "ConsumedReadCapacityUnits": read / elapsed,
+            "ConsumedWriteCapacityUnits": write / elapsed,
             "ProvisionedReadCapacityUnits": provisioned[0] if provisioned else None,
             "ProvisionedWriteCapacityUnits": provisioned[1] if provisioned else None,
-            "ThrottledReadRequests": throttled_reads - last[3],
-            "ThrottledWriteRequests": throttled_writes - last[4],
+            "ThrottledReadRequests": sum(m["ThrottledReadRequests"] for m in partitions),
+            "ThrottledWriteRequests": sum(m["ThrottledWriteRequests"] for m in partitions),
             "Partitions": len(handles),
             "ItemCount": sum(s["item_count"] for s in stats),
             "TableSizeBytes": sum(s["size_bytes"] for s in stats),
+            "AverageServiceLatencyMs": _mean_latency_ms(partitions),
+            "PartitionMetrics": partitions,
         }
-        partitions = self._partition_metrics(stats)
-        sample["PartitionMetrics"] = partitions
-        sample["AverageServiceLatencyMs"] = _mean_latency_ms(partitions)
         self.samples.append(sample)
         self._export(sample)
         await self._split_or_merge(partitions, now)
-        await self._policy_minute(elapsed, read - last[1], write - last[2], provisioned)
+        await self._policy_minute(elapsed, read, write, provisioned)
         return sample
 
-    def _partition_metrics(self, stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Per partition rates since the last tick (a partition seen for the first time has none yet)."""
-        now = time.monotonic()
+    def _partition_metrics(self, stats: list[dict[str, Any]], *, baseline: bool) -> list[dict[str, Any]]:
+        """What each partition did since the last tick (one that is new since then, since it started)."""
         metrics = []
-        counters, self._counters = self._counters, {}
+        counters, self._counters = self._counters, {entry["partition_id"]: entry for entry in stats}
         for entry in stats:
-            pid = entry["partition_id"]
-            self._counters[pid] = {**entry, "at": now}
-            before = counters.get(pid)
-            if before is None:
-                continue
-            elapsed = max(now - before["at"], 1e-6)
-            batches = entry["batches"] - before["batches"]
+            before = counters.get(entry["partition_id"], _ZERO_COUNTERS if baseline else entry)
             metrics.append(
                 {
-                    "PartitionId": pid,
-                    "ConsumedReadCapacityUnits": (entry["consumed_read_units"] - before["consumed_read_units"])
-                    / elapsed,
-                    "ConsumedWriteCapacityUnits": (entry["consumed_write_units"] - before["consumed_write_units"])
-                    / elapsed,
+                    "PartitionId": entry["partition_id"],
+                    "ConsumedReadUnits": entry["consumed_read_units"] - before["consumed_read_units"],
+                    "ConsumedWriteUnits": entry["consumed_write_units"] - before["consumed_write_units"],
                     "ThrottledReadRequests": entry["throttled_reads"] - before["throttled_reads"],
                     "ThrottledWriteRequests": entry["throttled_writes"] - before["throttled_writes"],
                     "ItemCount": entry["item_count"],
                     "SizeBytes": entry["size_bytes"],
-                    "Batches": batches,
+                    "Batches": entry["batches"] - before["batches"],
                     "ServiceSeconds": entry["service_seconds"] - before["service_seconds"],
                 }
             )
@@ -228,7 +233,9 @@ class TableMonitor:
         ]
         if candidates:
             _, lower_id = min(candidates)
-            self._cold_since.clear()  # judge the new layout afresh
+            upper = next(u for lower, u in itertools.pairwise(ranges) if lower.partition_id == lower_id)
+            for merged in (lower_id, upper.partition_id):
+                self._cold_since.pop(merged, None)  # the merged partition is judged afresh
             await self._merge(lower_id)
 
     def _export(self, sample: dict[str, Any]) -> None:

@@ -36,3 +36,4 @@ class LogSlice(NamedTuple):
     shards: list[tuple[str, tuple[str, ...], int, int | None]]  # id, parents, first, last
     first_retained: int
     last_sequence: int
+    map_version: int = 0  # the table map version the partition has seen (a split or merge raises it)

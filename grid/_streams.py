@@ -2,14 +2,17 @@
 
 A ``StreamReader`` long-polls the table's stream actor with its own cursors (one
 sequence number per shard) and yields records in DynamoDB Streams' shape, decoded
-here in the consumer's process. It asks for more only when its buffer is empty,
-so a slow consumer holds at most one poll's worth of records and slows nobody.
+here in the consumer's process as they are yielded. The next poll is on its way
+while the consumer works through the last one's records (a poll is a Ray round trip
+and two short lingers: overlapping it with the consumer's work keeps lag down), and
+no further: a slow consumer holds at most two polls' worth and slows nobody.
 A named consumer's position is stored in the grid by ``checkpoint``; a new reader
 of that name continues right after it: at least once, no gaps, in order per key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import json
@@ -129,8 +132,9 @@ class StreamReader:
         self.consumer = consumer
         self._state = ReaderState.NEW
         self._stream: dict[str, Any] = {}
-        self._cursors: dict[str, int] = {}
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._cursors: dict[str, int] = {}  # through what each shard has been received
+        self._received: deque[tuple[str, ChangeRecord]] = deque()
+        self._next_poll: asyncio.Future[list[tuple[str, list[ChangeRecord]]]] | None = None
 
     async def __aenter__(self) -> StreamReader:
         await self._open()
@@ -146,9 +150,10 @@ class StreamReader:
         if self._state is ReaderState.CLOSED:
             raise StopAsyncIteration
         await self._open()
-        while not self._buffer:
+        while not self._received:
             await self._fill()
-        return self._buffer.popleft()
+        shard_id, record = self._received.popleft()
+        return stream_record(record, shard_id, self._stream)
 
     async def _open(self) -> None:
         if self._state is ReaderState.NEW:
@@ -157,12 +162,23 @@ class StreamReader:
             self._state = ReaderState.OPEN
 
     async def _fill(self) -> None:
-        found = await call(self._stream["handle"].poll, dict(self._cursors), POLL_LIMIT, POLL_WAIT_SECONDS)
+        poll = self._next_poll or self._poll()
+        self._next_poll = None
+        found = await poll
         for shard_id, records in found:
-            for record in records:
-                self._buffer.append(stream_record(record, shard_id, self._stream))
+            self._received.extend((shard_id, record) for record in records)
             if records:
                 self._cursors[shard_id] = records[-1].sequence
+        if found and self._state is ReaderState.OPEN:
+            self._next_poll = self._poll()  # the next batch travels while this one is consumed
+
+    def _poll(self) -> asyncio.Future[list[tuple[str, list[ChangeRecord]]]]:
+        future = asyncio.ensure_future(
+            call(self._stream["handle"].poll, dict(self._cursors), POLL_LIMIT, POLL_WAIT_SECONDS)
+        )
+        # A reader dropped without close() leaves its last poll behind: never an unretrieved error.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return future
 
     async def checkpoint(self, record: Mapping[str, Any]) -> None:
         """Store this named consumer's position: a new reader of that name continues after ``record``."""
@@ -173,9 +189,12 @@ class StreamReader:
         await call(self._stream["handle"].checkpoint, self.consumer, shard_id, sequence)
 
     async def close(self) -> None:
-        """Release the reader; records it buffered but did not yield are dropped."""
+        """Release the reader; records it received but did not yield are dropped."""
         self._state = ReaderState.CLOSED
-        self._buffer.clear()
+        self._received.clear()
+        if self._next_poll is not None:
+            self._next_poll.cancel()
+            self._next_poll = None
 
 
 # -- DynamoDB Streams' low-level calls -------------------------------------------------------

@@ -23,16 +23,22 @@ def key_of(item: dict[str, Any]) -> tuple[Any, Any]:
     return item["customer_id"], item["sku"]
 
 
-async def scan_keys(table: grid.Table) -> list[tuple[Any, Any]]:
-    """Every key, in small pages (so a scan spans the merges going on around it)."""
-    keys: list[tuple[Any, Any]] = []
+async def scan_all(table: grid.Table, page_size: int | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     start = None
     while True:
-        page = await table.scan(Limit=25, **({"ExclusiveStartKey": start} if start else {}))
-        keys.extend(key_of(i) for i in page["Items"])
+        page = await table.scan(
+            **({"Limit": page_size} if page_size else {}), **({"ExclusiveStartKey": start} if start else {})
+        )
+        items.extend(page["Items"])
         start = page.get("LastEvaluatedKey")
         if start is None:
-            return keys
+            return items
+
+
+async def scan_keys(table: grid.Table) -> list[tuple[Any, Any]]:
+    """Every key, in small pages (so a scan spans the merges going on around it)."""
+    return [key_of(i) for i in await scan_all(table, page_size=25)]
 
 
 async def read_stream(reader: Any, expected: int, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -161,3 +167,49 @@ async def test_merge_refuses_the_last_partition_and_unknown_ones(grid_client: gr
     with pytest.raises(ValidationException, match="No partition"):
         await call(grid_client._transport.router.merge_partitions, table.name, "p-nope")
     assert len((await grid_client._route(table.name)).map.ranges) == 2
+
+
+async def test_a_stream_view_equals_the_table_through_splits_and_merges(
+    grid_client: grid.Grid, make_table: Any
+) -> None:
+    """Children found however quickly they come and go: a split's child merged away at once still streams."""
+    table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 1}, **STREAMED)
+    async with table.batch_writer() as batch:  # enough items that a hand-over takes a while
+        for customer in range(10_000, 14_000):
+            await batch.put_item(Item=catalog_item(customer, 0))
+    view: dict[tuple[Any, Any], Any] = {}
+    stop = asyncio.Event()
+
+    async def follow() -> None:
+        async with table.stream(start="TRIM_HORIZON") as reader:
+            async for record in reader:
+                keys = record["dynamodb"]["Keys"]
+                key = (keys["customer_id"], keys["sku"])
+                if record["eventName"] == "REMOVE":
+                    view.pop(key, None)
+                else:
+                    view[key] = record["dynamodb"]["NewImage"]
+
+    async def writer(worker: int) -> None:
+        number = 0
+        while not stop.is_set():
+            number += 1
+            customer = worker * 100 + number % 30
+            if number % 7 == 0:
+                await table.delete_item(Key={"customer_id": customer, "sku": f"{customer}/C00000001"})
+            else:
+                await table.put_item(Item=catalog_item(customer, 1, version=number))
+
+    follower = asyncio.create_task(follow())
+    writers = [asyncio.create_task(writer(w)) for w in range(4)]
+    for count in (3, 1, 4, 2, 1):
+        await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": count})
+    stop.set()
+    await asyncio.gather(*writers)
+    stored = {key_of(i): i for i in await scan_all(table)}
+    for _ in range(100):
+        if view == stored:
+            break
+        await asyncio.sleep(0.1)
+    follower.cancel()
+    assert view == stored
