@@ -94,8 +94,10 @@ class StreamFanout:
             shard.last_sequence, shard.parents = last, parents
             if shard.archived_for is None:
                 shard.first_retained = piece.first_retained
+        shard = None
         for record in piece.records:
-            shard = self.shard_of(partition_id, record.sequence)
+            if shard is None or (shard.last_sequence is not None and record.sequence > shard.last_sequence):
+                shard = self.shard_of(partition_id, record.sequence)  # once per shard the slice spans
             if shard is not None and record.sequence > shard.pulled:
                 shard.buffer.append(record)
                 shard.pulled = record.sequence

@@ -1,9 +1,12 @@
 """Stream lag and delivery rate under a steady write load, against the grid's write capacity.
 
 First measures PutItem capacity (many concurrent writers, same run), then writes at
-half of it, open loop, while 1 and then 10 subscribers (each its own Ray actor, as
+half of it (``--load``), open loop, while 1 and then 10 subscribers (each its own Ray actor, as
 separate consumer processes would be) follow the table's stream. Lag is the time from
-a write's acknowledgement to its record's delivery to a subscriber.
+a write's acknowledgement to its record's delivery to a subscriber, measured two ways:
+from when the writer saw the acknowledgement (which includes the writer's own
+queueing when it is busy) and from when the partition committed the write and sent
+the acknowledgement (the record's ``ApproximateCreationDateTime``).
 
     python -m bench.streams --seconds 5
 """
@@ -27,12 +30,12 @@ import grid  # noqa: E402
 from bench._common import percentile  # noqa: E402
 from tests.seed import catalog_item  # noqa: E402
 
-TABLE = {
+TABLE: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
     "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
     "BillingMode": "PAY_PER_REQUEST",
-    # A fixed partition count: no automatic splits past DynamoDB's per-partition limits mid-run.
-    "GridSettings": {"Partitions": 4, "MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9},
+    # A fixed partition count (--partitions): no automatic splits mid-run.
+    "GridSettings": {"MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9},
     "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
 }
 
@@ -40,8 +43,8 @@ TABLE = {
 class Subscriber:
     """A consumer process: follows the stream and notes when each record arrived."""
 
-    async def follow(self, namespace: str, table: str, expected: int, timeout: float) -> dict[str, float]:
-        arrivals: dict[str, float] = {}
+    async def follow(self, namespace: str, table: str, expected: int, timeout: float) -> dict[str, tuple[float, float]]:
+        arrivals: dict[str, tuple[float, float]] = {}  # key: (delivered, committed)
         async with grid.connect(namespace=namespace) as client:
             reader = client.Table(table).stream(start="LATEST")
             await reader.__aenter__()
@@ -49,7 +52,8 @@ class Subscriber:
 
             async def read() -> None:
                 async for record in reader:
-                    arrivals[record["dynamodb"]["Keys"]["id"]] = time.time()
+                    body = record["dynamodb"]
+                    arrivals[body["Keys"]["id"]] = (time.time(), body["ApproximateCreationDateTime"].timestamp())
                     if len(arrivals) >= expected:
                         return
 
@@ -117,7 +121,8 @@ async def run_subscribers(
         await asyncio.sleep(0.05)
     acked = await steady_load(table, rate, seconds, prefix)
     arrivals = await asyncio.gather(*follows)
-    lags = [seen[key] - acked[key] for seen in arrivals for key in acked if key in seen]
+    lags = [seen[key][0] - acked[key] for seen in arrivals for key in acked if key in seen]
+    commit_lags = [seen[key][0] - seen[key][1] for seen in arrivals for key in acked if key in seen]
     delivered = sum(len(seen) for seen in arrivals)
     for subscriber in subscribers:
         ray.kill(subscriber)
@@ -128,22 +133,32 @@ async def run_subscribers(
         "missing_records": count * len(acked) - len([1 for seen in arrivals for key in acked if key in seen]),
         "lag_p50_ms": percentile(lags, 0.5) * 1000 if lags else float("nan"),
         "lag_p99_ms": percentile(lags, 0.99) * 1000 if lags else float("nan"),
+        "lag_from_commit_p50_ms": percentile(commit_lags, 0.5) * 1000 if lags else float("nan"),
+        "lag_from_commit_p99_ms": percentile(commit_lags, 0.99) * 1000 if lags else float("nan"),
         "delivered_records_per_second": delivered / seconds,
     }
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with grid.connect(namespace=f"bench-streams-{random.randrange(1 << 30):x}") as client:
-        table = await client.create_table(TableName="events", **TABLE)
+        settings = {**TABLE["GridSettings"], "Partitions": args.partitions}
+        table = await client.create_table(TableName="events", **{**TABLE, "GridSettings": settings})
         write_capacity = await capacity(table, args.seconds)
-        rate = write_capacity / 2
+        rate = write_capacity * args.load
         results = [await run_subscribers(client, table, count, rate, args.seconds) for count in args.subscribers]
         await client.delete_table(TableName="events")
-    return {"write_capacity_per_second": write_capacity, "load_writes_per_second": rate, "runs": results}
+    return {
+        "partitions": args.partitions,
+        "write_capacity_per_second": write_capacity,
+        "load_writes_per_second": rate,
+        "runs": results,
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--load", type=float, default=0.5, help="the write load, as a fraction of capacity")
     print(json.dumps(uvloop.run(main(parser.parse_args())), indent=2))
