@@ -1,9 +1,10 @@
-"""Throughput as partitions are added, and how long a split takes per GB moved.
+"""Throughput as partitions are added, and how long a split and a merge take per GB moved.
 
 The 50/50 Get/Put mix of ``bench.throughput`` at 1000 callers on tables of 1, 2, 4 and
 8 partitions (on a 2-core machine it rises until the cores are full), as ratios to
 the 1-partition figure of the same run; then a single partition loaded with seed-like
-documents is split in two, timed, and reported in seconds per GB moved. Writes a plot.
+documents is split in two and merged back, each timed and reported in seconds per GB
+moved. Writes a plot.
 
     python -m bench.partitions --seconds 5 --split-items 200000 --plot partitions.png
 """
@@ -28,7 +29,8 @@ from tests.seed import CATALOG_TABLE, catalog_item
 FIXED = {"MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9}
 
 
-async def split_seconds_per_gb(client: grid.Grid, items: int) -> dict[str, float]:
+async def split_and_merge_seconds_per_gb(client: grid.Grid, items: int) -> dict[str, float]:
+    """Split a loaded partition in two, then merge the halves back: each timed, per GB moved."""
     table = await client.create_table(TableName="split", **CATALOG_TABLE, GridSettings={"Partitions": 1, **FIXED})
     async with table.batch_writer() as batch:
         for number in range(items):
@@ -37,10 +39,20 @@ async def split_seconds_per_gb(client: grid.Grid, items: int) -> dict[str, float
     only = route.map.ranges[0]
     started = time.perf_counter()
     new_map = await call(client._transport.router.split_partition, "split", only.partition_id)
-    seconds = time.perf_counter() - started
+    split = time.perf_counter() - started
     moved = (await new_map.ranges[1].handle.stats.remote())["size_bytes"]
+    started = time.perf_counter()
+    await call(client._transport.router.merge_partitions, "split", only.partition_id)
+    merge = time.perf_counter() - started
     await client.delete_table(TableName="split")
-    return {"items": items, "moved_bytes": moved, "split_seconds": seconds, "seconds_per_gb": seconds / (moved / 1e9)}
+    return {
+        "items": items,
+        "moved_bytes": moved,
+        "split_seconds": split,
+        "split_seconds_per_gb": split / (moved / 1e9),
+        "merge_seconds": merge,
+        "merge_seconds_per_gb": merge / (moved / 1e9),
+    }
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -56,7 +68,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await client.delete_table(TableName=f"parts-{count}")
         base = results["ops_per_second"][str(args.partitions[0])]
         results["ratio_to_first"] = {k: v / base for k, v in results["ops_per_second"].items()}
-        results["split"] = await split_seconds_per_gb(client, args.split_items)
+        results["split_and_merge"] = await split_and_merge_seconds_per_gb(client, args.split_items)
     if args.plot:
         import matplotlib
 
