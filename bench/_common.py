@@ -39,3 +39,22 @@ async def ray_round_trip(calls: int = 2000) -> dict[str, float]:
         samples.append(time.perf_counter() - started)
     ray.kill(actor)
     return {"mean_ms": statistics.fmean(samples) * 1000, "p50_ms": percentile(samples, 0.5) * 1000}
+
+
+def cpu_busy_fraction_since(start: tuple[int, int] | None = None) -> tuple[int, int] | float:
+    """The machine's busy CPU share since ``start`` (called without it: a starting point).
+
+    Reads ``/proc/stat`` (Linux); elsewhere answers NaN. Context for latency figures: a
+    tail is mostly queueing when the cores are nearly full.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return float("nan") if start is not None else (0, 0)
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    if start is None:
+        return (total, idle)
+    spent = total - start[0]
+    return 1.0 - (idle - start[1]) / spent if spent else float("nan")

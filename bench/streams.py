@@ -27,7 +27,7 @@ import ray  # noqa: E402
 import uvloop  # noqa: E402
 
 import grid  # noqa: E402
-from bench._common import percentile  # noqa: E402
+from bench._common import cpu_busy_fraction_since, percentile  # noqa: E402
 from tests.seed import catalog_item  # noqa: E402
 
 TABLE: dict[str, Any] = {
@@ -119,7 +119,9 @@ async def run_subscribers(
     follows = [s.follow.remote(client.namespace, table.name, expected, seconds + 30) for s in subscribers]
     while not all(await asyncio.gather(*(s.is_ready.remote() for s in subscribers))):
         await asyncio.sleep(0.05)
+    cpu_start = cpu_busy_fraction_since()
     acked = await steady_load(table, rate, seconds, prefix)
+    busy = cpu_busy_fraction_since(cpu_start)
     arrivals = await asyncio.gather(*follows)
     lags = [seen[key][0] - acked[key] for seen in arrivals for key in acked if key in seen]
     commit_lags = [seen[key][0] - seen[key][1] for seen in arrivals for key in acked if key in seen]
@@ -136,6 +138,7 @@ async def run_subscribers(
         "lag_from_commit_p50_ms": percentile(commit_lags, 0.5) * 1000 if lags else float("nan"),
         "lag_from_commit_p99_ms": percentile(commit_lags, 0.99) * 1000 if lags else float("nan"),
         "delivered_records_per_second": delivered / seconds,
+        "cpu_busy_during_load": busy,
     }
 
 
