@@ -377,13 +377,10 @@ class RouterActor:
         (on the new partition).
         """
         async with self._split_lock:
-            entry = self._tables.get(name)
-            if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
-                return _not_found(name)
-            current = entry.partition_map
-            source = next((r for r in current.ranges if r.partition_id == partition_id), None)
-            if source is None:
-                return ValidationException(f"No partition {partition_id} in table {name}")
+            found = self._partition_of(name, partition_id)
+            if isinstance(found, GridError):
+                return found
+            entry, current, source = found
             at = (source.low + source.high) // 2 if at is None else at
             if not source.low < at < source.high:
                 return ValidationException("split point outside the partition's range")
@@ -408,13 +405,10 @@ class RouterActor:
         stops a little later, once calls already on their way have been answered.
         """
         async with self._split_lock:
-            entry = self._tables.get(name)
-            if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
-                return _not_found(name)
-            current = entry.partition_map
-            lower = next((r for r in current.ranges if r.partition_id == lower_id), None)
-            if lower is None:
-                return ValidationException(f"No partition {lower_id} in table {name}")
+            found = self._partition_of(name, lower_id)
+            if isinstance(found, GridError):
+                return found
+            entry, current, lower = found
             upper = current.upper_neighbour(lower_id)
             if upper is None:
                 return ValidationException(f"Partition {lower_id} is the last on the ring: nothing to merge it with")
@@ -432,6 +426,19 @@ class RouterActor:
             )
             self._stop_later(upper.handle)
             return entry.partition_map
+
+    def _partition_of(
+        self, name: str, partition_id: str
+    ) -> tuple[TableEntry, PartitionMap, PartitionRange] | GridError:
+        """An active table's entry, its current map and the range of ``partition_id`` in it."""
+        entry = self._tables.get(name)
+        if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
+            return _not_found(name)
+        current = entry.partition_map
+        partition = next((r for r in current.ranges if r.partition_id == partition_id), None)
+        if partition is None:
+            return ValidationException(f"No partition {partition_id} in table {name}")
+        return entry, current, partition
 
     def _stop_later(self, handle: Any) -> None:
         async def stop() -> None:

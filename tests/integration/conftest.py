@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -64,3 +65,17 @@ async def make_table(grid_client: grid.Grid) -> AsyncIterator[Any]:
             await grid_client.delete_table(TableName=name)
         except grid.errors.ResourceNotFoundException:
             pass
+
+
+async def take(reader: Any, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The next ``count`` records of a stream reader (failing after ``timeout`` seconds)."""
+    records: list[dict[str, Any]] = []
+
+    async def collect() -> None:
+        async for record in reader:
+            records.append(record)
+            if len(records) == count:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return records

@@ -11,7 +11,7 @@ import pytest
 import grid
 from actors.router import RETIRED_PARTITION_GRACE_SECONDS
 from grid._transport import call
-from tests.integration.conftest import unique_name
+from tests.integration.conftest import take, unique_name
 from tests.seed import CATALOG_TABLE, catalog_item
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -39,19 +39,6 @@ async def scan_all(table: grid.Table, page_size: int | None = None) -> list[dict
 async def scan_keys(table: grid.Table) -> list[tuple[Any, Any]]:
     """Every key, in small pages (so a scan spans the merges going on around it)."""
     return [key_of(i) for i in await scan_all(table, page_size=25)]
-
-
-async def read_stream(reader: Any, expected: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-
-    async def collect() -> None:
-        async for record in reader:
-            records.append(record)
-            if len(records) == expected:
-                return
-
-    await asyncio.wait_for(collect(), timeout)
-    return records
 
 
 def versions_per_key(records: list[dict[str, Any]]) -> dict[tuple[Any, Any], list[int]]:
@@ -105,7 +92,7 @@ async def test_merges_under_writes_scans_and_a_stream(grid_client: grid.Grid, ma
     # The live reader sees every write once, in order per key, across the merges.
     expected = len(untouched) + sum(acknowledged.values())
     async with live_reader:
-        records = await read_stream(live_reader, expected)
+        records = await take(live_reader, expected)
     seen = versions_per_key(records)
     for key, last in acknowledged.items():
         assert seen[key] == list(range(1, last + 1)), key
@@ -113,7 +100,7 @@ async def test_merges_under_writes_scans_and_a_stream(grid_client: grid.Grid, ma
     # Once the retired partitions stopped, their records still stream: the stream actor keeps them.
     await asyncio.sleep(RETIRED_PARTITION_GRACE_SECONDS + 0.5)
     async with table.stream(start="TRIM_HORIZON") as late_reader:
-        assert versions_per_key(await read_stream(late_reader, expected)) == seen
+        assert versions_per_key(await take(late_reader, expected)) == seen
     arn = (await grid_client.describe_table(TableName=table.name))["Table"]["LatestStreamArn"]
     shards = (await grid_client.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
     open_shards = [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]

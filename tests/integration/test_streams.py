@@ -13,6 +13,7 @@ import pytest
 import grid
 from grid._transport import call
 from grid.errors import TrimmedDataAccessException, ValidationException
+from tests.integration.conftest import take
 from tests.seed import CATALOG_TABLE, catalog_item
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -26,19 +27,6 @@ ITEMS_TABLE = {
 
 def streaming(view_type: str = "NEW_AND_OLD_IMAGES") -> dict[str, Any]:
     return {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": view_type}}
-
-
-async def take(reader: grid.Table | Any, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-
-    async def collect() -> None:
-        async for record in reader:
-            records.append(record)
-            if len(records) == count:
-                return
-
-    await asyncio.wait_for(collect(), timeout)
-    return records
 
 
 @pytest.mark.parametrize(
