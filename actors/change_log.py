@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from grid._changes import ChangeEvent, ChangeRecord, LogSlice
+from grid._changes import SEQUENCE, TIMESTAMP, ChangeEvent, ChangeRecord, LogSlice
 
 __all__ = ["ChangeEvent", "ChangeLog", "ChangeRecord", "LogSlice", "RetentionPolicy", "Shard"]
 
@@ -61,10 +61,10 @@ class ChangeLog:
         self.shards: list[Shard] = [Shard(shard_id=shard_id, parents=parents, first_sequence=first_sequence)]
 
     def append(self, event: ChangeEvent, key: bytes, old_image: bytes | None, new_image: bytes | None) -> ChangeRecord:
-        record = ChangeRecord(self._next_sequence, event, key, old_image, new_image, time.time())
+        record = (self._next_sequence, int(event), key, old_image, new_image, time.time())
         self._next_sequence += 1
         self._records.append(record)
-        self._trim(record.timestamp)
+        self._trim(record[TIMESTAMP])
         return record
 
     @property
@@ -74,13 +74,13 @@ class ChangeLog:
 
     @property
     def first_retained_sequence(self) -> int:
-        return self._records[0].sequence if self._records else self._next_sequence
+        return self._records[0][SEQUENCE] if self._records else self._next_sequence
 
     def read(self, after: int = 0, limit: int | None = None) -> list[ChangeRecord]:
         """Records with ``sequence > after``, oldest first, at most ``limit``."""
         if not self._records:
             return []
-        start = max(0, after + 1 - self._records[0].sequence)
+        start = max(0, after + 1 - self._records[0][SEQUENCE])
         stop = len(self._records) if limit is None else min(len(self._records), start + limit)
         if start >= stop:
             return []
@@ -112,5 +112,5 @@ class ChangeLog:
         while len(records) > self.retention.max_records:
             records.popleft()
         horizon = now - self.retention.max_age_seconds
-        while records and records[0].timestamp < horizon:
+        while records and records[0][TIMESTAMP] < horizon:
             records.popleft()

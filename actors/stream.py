@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from grid._changes import ChangeRecord, LogSlice
+from grid._changes import SEQUENCE, TIMESTAMP, ChangeRecord, LogSlice
 from grid._naming import router_actor_name
 from grid.errors import GridError, ResourceNotFoundException, TrimmedDataAccessException, ValidationException
 
@@ -96,11 +96,11 @@ class StreamFanout:
                 shard.first_retained = piece.first_retained
         shard = None
         for record in piece.records:
-            if shard is None or (shard.last_sequence is not None and record.sequence > shard.last_sequence):
-                shard = self.shard_of(partition_id, record.sequence)  # once per shard the slice spans
-            if shard is not None and record.sequence > shard.pulled:
+            if shard is None or (shard.last_sequence is not None and record[SEQUENCE] > shard.last_sequence):
+                shard = self.shard_of(partition_id, record[SEQUENCE])  # once per shard the slice spans
+            if shard is not None and record[SEQUENCE] > shard.pulled:
                 shard.buffer.append(record)
-                shard.pulled = record.sequence
+                shard.pulled = record[SEQUENCE]
         for shard in self.shards.values():
             if shard.partition_id == partition_id and through >= shard.first_sequence - 1:
                 end = through if shard.last_sequence is None else min(through, shard.last_sequence)
@@ -115,7 +115,7 @@ class StreamFanout:
             if shard.partition_id != partition_id:
                 continue
             last = shard.last_sequence if shard.last_sequence is not None else first_retained - 1
-            shard.buffer = deque(r for r in records if max(shard.floor, shard.first_sequence - 1) < r.sequence <= last)
+            shard.buffer = deque(r for r in records if max(shard.floor, shard.first_sequence - 1) < r[SEQUENCE] <= last)
             shard.last_sequence = last
             shard.pulled = last
             shard.first_retained = first_retained
@@ -127,9 +127,9 @@ class StreamFanout:
         for shard in self.shards.values():
             if shard.archived_for is not None:
                 buffer = shard.buffer
-                while buffer and buffer[0].timestamp < now - shard.archived_for:
+                while buffer and buffer[0][TIMESTAMP] < now - shard.archived_for:
                     buffer.popleft()
-                shard.first_retained = buffer[0].sequence if buffer else (shard.last_sequence or 0) + 1
+                shard.first_retained = buffer[0][SEQUENCE] if buffer else (shard.last_sequence or 0) + 1
 
     def shard_of(self, partition_id: str, sequence: int) -> ShardState | None:
         for shard in self.shards.values():
@@ -173,12 +173,12 @@ class StreamFanout:
         buffer = shard.buffer
         if after >= shard.pulled:
             return []
-        if shard.archived_for is not None and (not buffer or buffer[0].sequence > after + 1):
-            start = next((i for i, r in enumerate(buffer) if r.sequence > after), len(buffer))
+        if shard.archived_for is not None and (not buffer or buffer[0][SEQUENCE] > after + 1):
+            start = next((i for i, r in enumerate(buffer) if r[SEQUENCE] > after), len(buffer))
             return [buffer[i] for i in range(start, min(len(buffer), start + limit))]
-        if not buffer or buffer[0].sequence > after + 1:
+        if not buffer or buffer[0][SEQUENCE] > after + 1:
             return None
-        start = after + 1 - buffer[0].sequence
+        start = after + 1 - buffer[0][SEQUENCE]
         return [buffer[i] for i in range(start, min(len(buffer), start + limit))]
 
     def checkpoint(self, consumer: str, shard_id: str, sequence: int) -> None:
@@ -245,7 +245,7 @@ class StreamActor:
             except RayActorError:
                 return  # the partition is gone (table deleted)
             if piece.records:
-                after = piece.records[-1].sequence
+                after = piece.records[-1][SEQUENCE]
             if self.fanout.absorb(partition_id, piece, floor=0, through=after):
                 await self._discover_partitions(piece.map_version)
 
@@ -290,8 +290,8 @@ class StreamActor:
             if not chunk:
                 break
             records.extend(chunk)
-            after = chunk[-1].sequence
-        first = records[0].sequence if records else piece.last_sequence + 1
+            after = chunk[-1][SEQUENCE]
+        first = records[0][SEQUENCE] if records else piece.last_sequence + 1
         self.fanout.archive(partition_id, records, first, retention_seconds)
         self._partitions.pop(partition_id, None)  # only now: until archived, readers still read its log
 
@@ -364,7 +364,7 @@ class StreamActor:
                     continue  # a partition being retired, not yet archived: next poll
                 records = await handle.read_log.remote(after, budget)
             if shard.last_sequence is not None:
-                records = [r for r in records if r.sequence <= shard.last_sequence]
+                records = [r for r in records if r[SEQUENCE] <= shard.last_sequence]
             if records:
                 found.append((shard.shard_id, records))
                 budget -= len(records)
@@ -399,8 +399,8 @@ class StreamActor:
         if records is None:
             records = await self._partitions[shard.partition_id].read_log.remote(after, limit)
         if shard.last_sequence is not None:
-            records = [r for r in records if r.sequence <= shard.last_sequence]
-        end = records[-1].sequence if records else after
+            records = [r for r in records if r[SEQUENCE] <= shard.last_sequence]
+        end = records[-1][SEQUENCE] if records else after
         return records, shard.closed_and_read(end)
 
     async def shard_position(self, shard_id: str, kind: str, sequence: int | None) -> int | GridError:

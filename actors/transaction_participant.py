@@ -26,6 +26,7 @@ from typing import Any
 
 from actors.partition_store import PartitionStore, PlannedWrite
 from grid._capacity import read_units
+from grid._changes import KEY
 from grid._requests import ConditionCheckOp, DeleteOp, PutOp, UpdateOp
 from grid.errors import (
     ConditionalCheckFailedException,
@@ -186,4 +187,4 @@ class TransactionParticipant:
             return False
         if self.store.log.first_retained_sequence > since + 1:
             return False  # the log no longer reaches back that far: assume a change
-        return not any(record.key in wanted for record in self.store.log.read(after=since))
+        return not any(record[KEY] in wanted for record in self.store.log.read(after=since))

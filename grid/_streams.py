@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from grid._changes import ChangeRecord
+from grid._changes import EVENT, KEY, NEW_IMAGE, OLD_IMAGE, SEQUENCE, TIMESTAMP, ChangeEvent, ChangeRecord
 from grid._codec import decode_item
 from grid._item_requests import check_params
 from grid._keys import KeySchema
-from grid._transport import call
+from grid._transport import call, submit
 from grid.errors import ExpiredIteratorException, PartitionUnavailableError, ValidationException
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ __all__ = ["StreamReader", "describe_stream", "get_records", "get_shard_iterator
 POLL_LIMIT = 1000
 POLL_WAIT_SECONDS = 1.0
 SEQUENCE_DIGITS = 21
+NEW_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+OLD_VIEWS = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
 
 
@@ -53,28 +55,35 @@ def stream_record(record: ChangeRecord, shard_id: str, stream: Mapping[str, Any]
     """A change record in DynamoDB Streams' shape, with native Python values."""
     view_type: str = stream["view_type"]
     schema: KeySchema = stream["key_schema"]
-    old = decode_item(record.old_image) if record.old_image is not None else None
-    new = decode_item(record.new_image) if record.new_image is not None else None
-    keys = {name: (new or old or {})[name] for name in schema.names}
+    sequence, old_image, new_image = record[SEQUENCE], record[OLD_IMAGE], record[NEW_IMAGE]
+    # Decode only the images the view shows (decoding is most of a record's cost), and
+    # one image for the keys when the view shows none.
+    new = decode_item(new_image) if new_image is not None and view_type in NEW_VIEWS else None
+    old = decode_item(old_image) if old_image is not None and view_type in OLD_VIEWS else None
+    source = new if new is not None else old
+    if source is None:
+        image = new_image if new_image is not None else old_image
+        source = decode_item(image) if image is not None else {}
+    keys = {name: source[name] for name in schema.names}
     body: dict[str, Any] = {
-        "ApproximateCreationDateTime": datetime.fromtimestamp(record.timestamp, tz=timezone.utc),
+        "ApproximateCreationDateTime": datetime.fromtimestamp(record[TIMESTAMP], tz=timezone.utc),
         "Keys": keys,
-        "SequenceNumber": format_sequence(record.sequence),
+        "SequenceNumber": format_sequence(sequence),
         "StreamViewType": view_type,
     }
     # SizeBytes from the encoded images: walking every decoded image would cost more than
     # the rest of the record together.
-    size = len(record.key)
-    if new is not None and view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+    size = len(record[KEY])
+    if new is not None:
         body["NewImage"] = new
-        size += len(record.new_image or b"")
-    if old is not None and view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
+        size += len(new_image or b"")
+    if old is not None:
         body["OldImage"] = old
-        size += len(record.old_image or b"")
+        size += len(old_image or b"")
     body["SizeBytes"] = size
     return {
-        "eventID": f"{shard_id}:{record.sequence}",
-        "eventName": record.event.name,
+        "eventID": f"{shard_id}:{sequence}",
+        "eventName": ChangeEvent(record[EVENT]).name,
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
         "awsRegion": "local",
@@ -168,13 +177,15 @@ class StreamReader:
         for shard_id, records in found:
             self._received.extend((shard_id, record) for record in records)
             if records:
-                self._cursors[shard_id] = records[-1].sequence
+                self._cursors[shard_id] = records[-1][SEQUENCE]
         if found and self._state is ReaderState.OPEN:
             self._next_poll = self._poll()  # the next batch travels while this one is consumed
 
     def _poll(self) -> asyncio.Future[list[tuple[str, list[ChangeRecord]]]]:
+        # Sent now, not when the event loop next runs a coroutine: a consumer that works
+        # through a batch without awaiting would otherwise hold the next poll back.
         future = asyncio.ensure_future(
-            call(self._stream["handle"].poll, dict(self._cursors), POLL_LIMIT, POLL_WAIT_SECONDS)
+            submit(self._stream["handle"].poll, dict(self._cursors), POLL_LIMIT, POLL_WAIT_SECONDS)
         )
         # A reader dropped without close() leaves its last poll behind: never an unretrieved error.
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
@@ -297,7 +308,7 @@ async def get_records(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     arn, shard_id, after = _decode_iterator(params.get("ShardIterator"))
     stream = await _stream(grid, arn)
     records, finished = await _stream_call(grid, stream, "read_shard", shard_id, after, limit)
-    end = records[-1].sequence if records else after
+    end = records[-1][SEQUENCE] if records else after
     answer: dict[str, Any] = {"Records": [stream_record(r, shard_id, stream) for r in records]}
     answer["NextShardIterator"] = None if finished else _encode_iterator(arn, shard_id, end)
     return answer

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Awaitable
 from typing import Any
 
 from grid.errors import GridError, InternalServerError, PartitionUnavailableError
 
-__all__ = ["RayTransport", "call"]
+__all__ = ["RayTransport", "call", "submit"]
 
 log = logging.getLogger("grid")
 
@@ -41,23 +42,52 @@ async def call(method: Any, *args: Any) -> Any:
     becomes ``PartitionUnavailableError`` (retryable); anything else unexpected
     becomes ``InternalServerError``.
     """
-    ray = _import_ray()
-    from ray import exceptions as ray_errors
+    return await submit(method, *args)
 
+
+def submit(method: Any, *args: Any) -> Awaitable[Any]:
+    """Send ``method.remote(*args)`` now; awaiting the answer gives what ``call`` gives.
+
+    For a call that should travel while the caller does other work: a coroutine
+    would not send it until the event loop next ran it.
+    """
     try:
-        result = await method.remote(*args)
-    except (ray_errors.RayActorError, ray_errors.ActorUnavailableError) as error:
-        raise PartitionUnavailableError(f"Actor unavailable: {error.__class__.__name__}") from None
-    except ray_errors.RayTaskError as error:
-        cause = error.cause if isinstance(getattr(error, "cause", None), BaseException) else None
-        if isinstance(cause, GridError):
-            raise cause from None
-        raise InternalServerError(f"Internal error in actor: {cause or error}") from None
-    except ray.exceptions.RaySystemError as error:
-        raise PartitionUnavailableError(f"Ray system error: {error}") from None
+        reference = method.remote(*args)
+    except Exception as error:
+        return _fail(_as_grid_error(error))
+    return _answer(reference)
+
+
+async def _answer(reference: Any) -> Any:
+    try:
+        result = await reference
+    except Exception as error:
+        raise _as_grid_error(error) from None
     if isinstance(result, GridError):
         raise result
     return result
+
+
+async def _fail(error: Exception) -> Any:
+    raise error
+
+
+def _as_grid_error(error: Exception) -> Exception:
+    """Ray's errors as grid's: the actor's own ``GridError``, else unavailable or internal."""
+    from ray import exceptions as ray_errors
+
+    if isinstance(error, GridError):
+        return error
+    if isinstance(error, (ray_errors.RayActorError, ray_errors.ActorUnavailableError)):
+        return PartitionUnavailableError(f"Actor unavailable: {error.__class__.__name__}")
+    if isinstance(error, ray_errors.RayTaskError):
+        cause = error.cause if isinstance(getattr(error, "cause", None), BaseException) else None
+        if isinstance(cause, GridError):
+            return cause
+        return InternalServerError(f"Internal error in actor: {cause or error}")
+    if isinstance(error, ray_errors.RaySystemError):
+        return PartitionUnavailableError(f"Ray system error: {error}")
+    return error
 
 
 class RayTransport:

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 import grid
+from grid._changes import EVENT, NEW_IMAGE, ChangeEvent
 from grid.errors import (
     IdempotentParameterMismatchException,
     TransactionCanceledException,
@@ -347,8 +348,8 @@ async def test_committed_transactions_reach_each_partitions_change_log(make_tabl
     records = []
     for partition in route.map.ranges:
         records.extend(await partition.handle.read_log.remote(0))
-    modified = [r for r in records if r.event.name == "MODIFY"]
+    modified = [r for r in records if r[EVENT] == ChangeEvent.MODIFY]
     assert len(modified) == 2
     from grid._codec import decode_item
 
-    assert sorted(decode_item(r.new_image)["balance"] for r in modified) == [7, 13]
+    assert sorted(decode_item(r[NEW_IMAGE])["balance"] for r in modified) == [7, 13]

@@ -11,6 +11,7 @@ import pytest
 
 from actors.change_log import ChangeEvent
 from actors.partition_store import PartitionStore
+from grid._changes import EVENT, KEY, NEW_IMAGE, OLD_IMAGE, SEQUENCE
 from grid._codec import decode_item, encode_item
 from grid._keys import HASH_SPACE, KeySchema, StorageKey, increment_bytes
 from grid._partition_map import PartitionMap
@@ -205,7 +206,7 @@ def test_update_creates_a_missing_item_from_its_key(store: PartitionStore) -> No
     result = one(store, update_op(7, "new", "SET hits = :one", args=args(one=1), return_values="ALL_NEW"))
     assert decode_item(result.new) == {"customer_id": Decimal(7), "sku": "new", "hits": Decimal(1)}
     assert get(store, 7, "new") == {"customer_id": Decimal(7), "sku": "new", "hits": Decimal(1)}
-    assert store.log.read()[-1].event is ChangeEvent.INSERT
+    assert store.log.read()[-1][EVENT] == ChangeEvent.INSERT
 
 
 @pytest.mark.parametrize(
@@ -242,19 +243,19 @@ def test_writes_are_logged_with_images_and_increasing_sequences(store: Partition
     one(store, update_op(SEED_ID, SEED["sku"], "SET version = version + :one", args=args(one=1)))
     one(store, DeleteOp(key=first.key))
     records = store.log.read()
-    assert [r.event for r in records] == [
+    assert [r[EVENT] for r in records] == [
         ChangeEvent.INSERT,
         ChangeEvent.MODIFY,
         ChangeEvent.MODIFY,
         ChangeEvent.REMOVE,
     ]
-    assert [r.sequence for r in records] == [1, 2, 3, 4]
-    assert all(r.key == key for r in records)
-    assert (records[0].old_image, records[0].new_image) == (None, first.item)
-    assert (records[1].old_image, records[1].new_image) == (first.item, second.item)
-    assert records[2].old_image == second.item
-    assert records[2].new_image is not None and decode_item(records[2].new_image)["version"] == Decimal(4)
-    assert (records[3].old_image, records[3].new_image) == (records[2].new_image, None)
+    assert [r[SEQUENCE] for r in records] == [1, 2, 3, 4]
+    assert all(r[KEY] == key for r in records)
+    assert (records[0][OLD_IMAGE], records[0][NEW_IMAGE]) == (None, first.item)
+    assert (records[1][OLD_IMAGE], records[1][NEW_IMAGE]) == (first.item, second.item)
+    assert records[2][OLD_IMAGE] == second.item
+    assert records[2][NEW_IMAGE] is not None and decode_item(records[2][NEW_IMAGE])["version"] == Decimal(4)
+    assert (records[3][OLD_IMAGE], records[3][NEW_IMAGE]) == (records[2][NEW_IMAGE], None)
     assert store.stats()["last_sequence"] == 4
 
 

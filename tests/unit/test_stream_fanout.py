@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from actors.stream import StreamFanout
-from grid._changes import ChangeEvent, ChangeRecord, LogSlice
+from grid._changes import SEQUENCE, ChangeEvent, ChangeRecord, LogSlice
 
 
 def records(first: int, last: int, at: float = 100.0) -> list[ChangeRecord]:
-    return [ChangeRecord(n, ChangeEvent.INSERT, b"k%d" % n, None, b"v", at + n) for n in range(first, last + 1)]
+    return [(n, ChangeEvent.INSERT.value, b"k%d" % n, None, b"v", at + n) for n in range(first, last + 1)]
 
 
 def merged_fanout() -> StreamFanout:
@@ -43,12 +43,12 @@ def test_a_retired_partitions_records_are_served_from_the_archive_until_they_age
     shard.buffer.clear()  # as if the pump's buffer had long moved on
     assert fanout.from_buffer(shard, 0, 10) is None  # a live shard would send the reader to the partition
     fanout.archive("b", records(1, 2), first_retained=1, retention=50.0)
-    assert [r.sequence for r in fanout.from_buffer(shard, 0, 10) or []] == [1, 2]
-    assert [r.sequence for r in fanout.from_buffer(shard, 1, 10) or []] == [2]
+    assert [r[SEQUENCE] for r in fanout.from_buffer(shard, 0, 10) or []] == [1, 2]
+    assert [r[SEQUENCE] for r in fanout.from_buffer(shard, 1, 10) or []] == [2]
     assert fanout.from_buffer(shard, 2, 10) == []
     fanout.trim_archives(now=101.0 + 50.0 + 0.5)  # record 1 (written at 101) is older than retention
     assert shard.first_retained == 2
-    assert [r.sequence for r in fanout.from_buffer(shard, 1, 10) or []] == [2]
+    assert [r[SEQUENCE] for r in fanout.from_buffer(shard, 1, 10) or []] == [2]
     fanout.trim_archives(now=1000.0)
     assert shard.first_retained == 3 and fanout.from_buffer(shard, 2, 10) == []
     assert {s.shard_id for s in fanout.readable({"a-0": 3})} == {"a-1"}  # an emptied, closed parent is done
