@@ -422,7 +422,8 @@ class RouterActor:
                 *(
                     stream.handle.retire_partition.remote(upper.partition_id, upper.handle, retention)
                     for stream in entry.streams
-                )
+                ),
+                return_exceptions=True,  # a stream actor that is gone needs no archive
             )
             self._stop_later(upper.handle)
             return entry.partition_map

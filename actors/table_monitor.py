@@ -46,12 +46,12 @@ _ZERO_COUNTERS = dict.fromkeys(
 _GAUGES: dict[str, Any] = {}
 
 
-def _gauge(name: str, description: str) -> Any:
-    """A Ray metrics gauge tagged by table (created once per process)."""
+def _gauge(name: str, description: str, tag_keys: tuple[str, ...] = ("table",)) -> Any:
+    """A Ray metrics gauge (created once per process)."""
     if name not in _GAUGES:
         from ray.util.metrics import Gauge
 
-        _GAUGES[name] = Gauge(name, description=description, tag_keys=("table",))
+        _GAUGES[name] = Gauge(name, description=description, tag_keys=tag_keys)
     return _GAUGES[name]
 
 
@@ -239,20 +239,38 @@ class TableMonitor:
             await self._merge(lower_id)
 
     def _export(self, sample: dict[str, Any]) -> None:
+        """The sample as Ray metrics: per table, and per partition (tagged with its id)."""
         tags = {"table": self.table_name}
-        for name, key in (
-            ("grid_consumed_read_units_per_second", "ConsumedReadCapacityUnits"),
-            ("grid_consumed_write_units_per_second", "ConsumedWriteCapacityUnits"),
-            ("grid_partitions", "Partitions"),
-            ("grid_items", "ItemCount"),
-        ):
-            _gauge(name, f"grid table metric {key}").set(float(sample[key]), tags=tags)
-        for name, key in (
-            ("grid_provisioned_read_units", "ProvisionedReadCapacityUnits"),
-            ("grid_provisioned_write_units", "ProvisionedWriteCapacityUnits"),
-        ):
+        for name, key in _TABLE_GAUGES:
             if sample[key] is not None:
                 _gauge(name, f"grid table metric {key}").set(float(sample[key]), tags=tags)
+        for metrics in sample["PartitionMetrics"]:
+            partition_tags = {**tags, "partition": metrics["PartitionId"]}
+            for name, key in _PARTITION_GAUGES:
+                gauge = _gauge(name, f"grid partition metric {key}", ("table", "partition"))
+                gauge.set(float(metrics[key]), tags=partition_tags)
+
+
+_TABLE_GAUGES = (
+    ("grid_consumed_read_units_per_second", "ConsumedReadCapacityUnits"),
+    ("grid_consumed_write_units_per_second", "ConsumedWriteCapacityUnits"),
+    ("grid_provisioned_read_units", "ProvisionedReadCapacityUnits"),
+    ("grid_provisioned_write_units", "ProvisionedWriteCapacityUnits"),
+    ("grid_throttled_read_requests", "ThrottledReadRequests"),
+    ("grid_throttled_write_requests", "ThrottledWriteRequests"),
+    ("grid_partitions", "Partitions"),
+    ("grid_items", "ItemCount"),
+    ("grid_table_bytes", "TableSizeBytes"),
+    ("grid_service_latency_ms", "AverageServiceLatencyMs"),
+)
+_PARTITION_GAUGES = (
+    ("grid_partition_consumed_read_units_per_second", "ConsumedReadCapacityUnits"),
+    ("grid_partition_consumed_write_units_per_second", "ConsumedWriteCapacityUnits"),
+    ("grid_partition_throttled_read_requests", "ThrottledReadRequests"),
+    ("grid_partition_throttled_write_requests", "ThrottledWriteRequests"),
+    ("grid_partition_items", "ItemCount"),
+    ("grid_partition_bytes", "SizeBytes"),
+)
 
 
 def _mean_latency_ms(partitions: list[dict[str, Any]]) -> float | None:

@@ -146,3 +146,31 @@ async def test_a_merged_away_partition_does_not_make_rates_negative(clock: FakeC
     sample = await table.tick()
     assert sample is not None and sample["ConsumedWriteCapacityUnits"] == pytest.approx(5.0)
     assert sample["Partitions"] == 1
+
+
+async def test_samples_are_exported_as_ray_gauges_per_table_and_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(table_monitor.time, "monotonic", clock)
+    exported: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+    class FakeGauge:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def set(self, value: float, tags: dict[str, str]) -> None:
+            exported[(self.name, tuple(sorted(tags.items())))] = value
+
+    monkeypatch.setattr(table_monitor, "_gauge", lambda name, description, tag_keys=("table",): FakeGauge(name))
+    table = Table(2, clock, min_partitions=2)
+    await table.tick()
+    table.ranges[0].write(30.0)
+    table.ranges[1].counters["item_count"] = 7
+    await table.tick()
+    assert exported[("grid_consumed_write_units_per_second", (("table", "t"),))] == pytest.approx(30.0)
+    assert exported[("grid_partitions", (("table", "t"),))] == 2.0
+    assert ("grid_provisioned_write_units", (("table", "t"),)) not in exported  # on demand: no figure
+    partition_p0 = (("partition", "p0"), ("table", "t"))
+    assert exported[("grid_partition_consumed_write_units_per_second", partition_p0)] == pytest.approx(30.0)
+    assert exported[("grid_partition_items", (("partition", "p1"), ("table", "t")))] == 7.0
