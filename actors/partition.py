@@ -175,6 +175,12 @@ class PartitionActor:
         self._wake_log_readers()
         return entries, self.store.log.shards[-1].shard_id
 
+    async def take_back(self, entries: list[tuple[bytes, bytes]], high: int, map_version: int) -> None:
+        """Own a range handed over again: its receiver failed (a split's new actor, a merge's neighbour)."""
+        child = shard_name(self.partition_id, len(self.store.log.shards))
+        self.store.take_back(entries, high, map_version, child)
+        self._wake_log_readers()
+
     async def absorb_upper(
         self, entries: list[tuple[bytes, bytes]], high: int, map_version: int, other_parent: str
     ) -> None:

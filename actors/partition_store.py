@@ -363,6 +363,21 @@ class PartitionStore:
         self.map_version = map_version
         self.log.open_shard(child_shard_id, other_parents=(other_parent,))
 
+    def take_back(
+        self, entries: Iterable[tuple[bytes, bytes]], high: int, map_version: int, child_shard_id: str
+    ) -> None:
+        """Undo a hand-over whose receiver failed: own ``[low, high)`` and its items again.
+
+        The log goes on in a new shard, a child of the one the hand-over closed, so
+        stream readers keep their order.
+        """
+        if high < self.high:
+            raise ValidationException("taking back must extend the partition's range upwards")
+        self.ingest(entries)
+        self.high = high
+        self.map_version = map_version  # the map that was never published is forgotten
+        self.log.open_shard(child_shard_id)
+
     def _hand_over_from(self, at: int) -> list[tuple[bytes, bytes]]:
         """Remove and return the items at hashes ``>= at``, unless a transaction holds one of them."""
         boundary = hash_position(at)

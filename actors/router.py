@@ -374,7 +374,8 @@ class RouterActor:
         the new map is published only after the new partition holds them, so a
         client that meets the refusal retries until it sees the new map. No write is
         lost: every write lands either before the handover (and moves) or after it
-        (on the new partition).
+        (on the new partition). If the new partition fails to take them, the old one
+        takes them back.
         """
         async with self._split_lock:
             found = self._partition_of(name, partition_id)
@@ -389,7 +390,13 @@ class RouterActor:
             handle = self._start_partition(entry.spec, new_id, at, source.high, map_version=version)
             await handle.ready.remote()
             moved, closed_shard = await _when_unlocked(lambda: source.handle.split_off.remote(at, version))
-            await handle.ingest.remote(moved, closed_shard)
+            try:
+                await handle.ingest.remote(moved, closed_shard)
+            except Exception:
+                # The new partition did not take the items: they stay where they were.
+                await source.handle.take_back.remote(moved, source.high, current.version)
+                ray.kill(handle, no_restart=True)
+                raise
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
             await self._provision(entry)  # each partition's share of the throughput changed
             return entry.partition_map
@@ -400,7 +407,8 @@ class RouterActor:
         The upper one hands over every item and refuses every key from then on; the
         lower one takes them and the range, and its next stream shard names both
         closed shards as parents. The new map is published after that, so a client
-        refused by the retired partition retries until it sees the new map. The
+        refused by the retired partition retries until it sees the new map (if the
+        lower one fails to take the items, the upper one takes them back). The
         retired partition's log moves into each stream actor, and the partition
         stops a little later, once calls already on their way have been answered.
         """
@@ -414,7 +422,12 @@ class RouterActor:
                 return ValidationException(f"Partition {lower_id} is the last on the ring: nothing to merge it with")
             version = current.version + 1
             moved, closed_shard = await _when_unlocked(lambda: upper.handle.retire.remote(version))
-            await lower.handle.absorb_upper.remote(moved, upper.high, version, closed_shard)
+            try:
+                await lower.handle.absorb_upper.remote(moved, upper.high, version, closed_shard)
+            except Exception:
+                # The lower partition did not take the items: they stay where they were.
+                await upper.handle.take_back.remote(moved, upper.high, current.version)
+                raise
             entry.partition_map = current.with_merge(lower_id)
             await self._provision(entry)
             retention = entry.spec.grid_settings.stream_retention_seconds

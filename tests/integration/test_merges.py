@@ -19,6 +19,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 STREAMED = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}}
 
 
+def key_of_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {"customer_id": item["customer_id"], "sku": item["sku"]}
+
+
 def key_of(item: dict[str, Any]) -> tuple[Any, Any]:
     return item["customer_id"], item["sku"]
 
@@ -200,3 +204,27 @@ async def test_a_stream_view_equals_the_table_through_splits_and_merges(
         await asyncio.sleep(0.1)
     follower.cancel()
     assert view == stored
+
+
+async def test_a_merge_whose_lower_partition_died_leaves_the_upper_items_in_place(
+    grid_client: grid.Grid, make_table: Any
+) -> None:
+    import ray
+
+    from grid.errors import GridError
+
+    table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 2}, **STREAMED)
+    ranges = (await grid_client._route(table.name)).map.ranges
+    items = [catalog_item(c, 1) for c in range(120)]
+    await asyncio.gather(*(table.put_item(Item=i) for i in items))
+    schema = (await grid_client._route(table.name)).spec.key_schema
+    upper_items = [i for i in items if ranges[1].owns(schema.storage_key(schema.normalize_key(key_of_item(i))).hash)]
+    assert upper_items
+    ray.kill(ranges[0].handle, no_restart=True)  # the partition that would take the items
+    with pytest.raises(GridError):
+        await call(grid_client._transport.router.merge_partitions, table.name, ranges[0].partition_id)
+    answers = await asyncio.gather(
+        *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in upper_items)
+    )
+    assert all("Item" in answer for answer in answers)  # the upper partition took its items back
+    await table.put_item(Item={**upper_items[0], "version": 2})  # and serves writes again

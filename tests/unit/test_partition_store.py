@@ -545,3 +545,23 @@ def test_retire_waits_for_transactions_holding_items(store: PartitionStore) -> N
     with pytest.raises(TransactionInProgressException):
         store.retire(map_version=2)
     assert store.high == HASH_SPACE and store.stats()["item_count"] == 0
+
+
+def test_take_back_undoes_a_hand_over_whose_receiver_failed(many: PartitionStore) -> None:
+    before = many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items
+    at = HASH_SPACE // 2
+    moved = many.split_off(at, map_version=2, child_shard_id="shard-1")
+    many.take_back(moved, HASH_SPACE, map_version=1, child_shard_id="shard-2")
+    assert many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items == before
+    assert (many.high, many.map_version) == (HASH_SPACE, 1)
+    assert [(s.shard_id, s.parents) for s in many.log.shards] == [
+        ("shard-0", ()),
+        ("shard-1", ("shard-0",)),
+        ("shard-2", ("shard-1",)),
+    ]
+    retired = PartitionStore(key_schema=SCHEMA, low=0, high=HASH_SPACE, shard_id="u-0")
+    retired.ingest(retired_items := list(zip(scanned_keys(before), before, strict=True)))
+    retired.take_back(retired.retire(map_version=2), HASH_SPACE, map_version=1, child_shard_id="u-1")
+    assert retired.stats()["item_count"] == len(retired_items)
+    assert isinstance(one(retired, put_op(catalog_item(1, "after"))), WriteResult)  # it writes again
+    assert retired.log.shards[-1].shard_id == "u-1" and retired.log.last_sequence == 1
