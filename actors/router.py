@@ -54,6 +54,7 @@ class TableEntry:
     partition_map: PartitionMap | None = None
     streams: list[TableStream] = field(default_factory=list)  # the newest last
     monitor: TableMonitor | None = None
+    resizing: bool = False  # update_table is setting the partition count
 
     @property
     def stream(self) -> TableStream | None:
@@ -127,7 +128,8 @@ class RouterActor:
                 if not wanted.enabled and current is None:
                     return ValidationException("Table does not have a stream enabled")
                 if wanted.enabled:
-                    await self._enable_stream(entry, wanted)
+                    async with self._split_lock:  # a merge meanwhile would not tell the new stream
+                        await self._enable_stream(entry, wanted)
                 elif current is not None:
                     current.status = "DISABLED"  # still readable until its records age out
             if "ProvisionedThroughput" in params or "BillingMode" in params:
@@ -151,10 +153,19 @@ class RouterActor:
         if entry.monitor is not None:
             entry.monitor.time_scale = settings.time_scale
         assert entry.partition_map is not None
-        while len(entry.partition_map.ranges) != settings.partitions:
+        entry.resizing = True  # the monitor's own splits and merges wait: they could undo these
+        try:
+            await self._resize(entry, settings.partitions)
+        finally:
+            entry.resizing = False
+
+    async def _resize(self, entry: TableEntry, partitions: int) -> None:
+        """Split the widest or merge the narrowest neighbours until the table has ``partitions``."""
+        assert entry.partition_map is not None
+        while len(entry.partition_map.ranges) != partitions:
             ranges = entry.partition_map.ranges
             answer: PartitionMap | GridError
-            if len(ranges) < settings.partitions:
+            if len(ranges) < partitions:
                 widest = max(ranges, key=lambda r: r.high - r.low)
                 answer = await self.split_partition(entry.spec.name, widest.partition_id)
             else:
@@ -175,10 +186,12 @@ class RouterActor:
             return entry.spec.provisioned_throughput if entry.spec.billing_mode == "PROVISIONED" else None
 
         async def split(partition_id: str) -> None:
-            await self.split_partition(entry.spec.name, partition_id)
+            if not entry.resizing:
+                await self.split_partition(entry.spec.name, partition_id)
 
         async def merge(lower_id: str) -> None:
-            await self.merge_partitions(entry.spec.name, lower_id)
+            if not entry.resizing:
+                await self.merge_partitions(entry.spec.name, lower_id)
 
         def ranges() -> tuple[PartitionRange, ...]:
             return entry.partition_map.ranges if entry.partition_map else ()
@@ -388,14 +401,20 @@ class RouterActor:
             version = current.version + 1
             new_id = f"p{len(current.ranges)}-{uuid.uuid4().hex[:8]}"
             handle = self._start_partition(entry.spec, new_id, at, source.high, map_version=version)
-            await handle.ready.remote()
-            moved, closed_shard = await _when_unlocked(lambda: source.handle.split_off.remote(at, version))
+            try:
+                await handle.ready.remote()
+                moved, closed_shard = await _when_unlocked(lambda: source.handle.split_off.remote(at, version))
+            except Exception:
+                ray.kill(handle, no_restart=True)  # nothing moved yet
+                raise
             try:
                 await handle.ingest.remote(moved, closed_shard)
             except Exception:
                 # The new partition did not take the items: they stay where they were.
-                await source.handle.take_back.remote(moved, source.high, current.version)
-                ray.kill(handle, no_restart=True)
+                try:
+                    await source.handle.take_back.remote(moved, source.high, current.version)
+                finally:
+                    ray.kill(handle, no_restart=True)
                 raise
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
             await self._provision(entry)  # each partition's share of the throughput changed
@@ -422,14 +441,8 @@ class RouterActor:
                 return ValidationException(f"Partition {lower_id} is the last on the ring: nothing to merge it with")
             version = current.version + 1
             moved, closed_shard = await _when_unlocked(lambda: upper.handle.retire.remote(version))
-            try:
-                await lower.handle.absorb_upper.remote(moved, upper.high, version, closed_shard)
-            except Exception:
-                # The lower partition did not take the items: they stay where they were.
-                await upper.handle.take_back.remote(moved, upper.high, current.version)
-                raise
-            entry.partition_map = current.with_merge(lower_id)
-            await self._provision(entry)
+            # Streams take the retired log (and learn its closed shard) before the merged
+            # shard exists, so no reader can get to the merged shard before it.
             retention = entry.spec.grid_settings.stream_retention_seconds
             await asyncio.gather(
                 *(
@@ -438,6 +451,18 @@ class RouterActor:
                 ),
                 return_exceptions=True,  # a stream actor that is gone needs no archive
             )
+            try:
+                await lower.handle.absorb_upper.remote(moved, upper.high, version, closed_shard)
+            except Exception:
+                # The lower partition did not take the items: they stay where they were.
+                await upper.handle.take_back.remote(moved, upper.high, current.version)
+                await asyncio.gather(
+                    *(s.handle.restore_partition.remote(upper.partition_id, upper.handle) for s in entry.streams),
+                    return_exceptions=True,
+                )
+                raise
+            entry.partition_map = current.with_merge(lower_id)
+            await self._provision(entry)
             self._stop_later(upper.handle)
             return entry.partition_map
 

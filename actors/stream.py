@@ -11,7 +11,8 @@ the log's retention gets ``TrimmedDataAccessException``.
 Shards map to partitions' logs; a split closes a shard and opens children that name
 it, and a merge closes both neighbours' shards and opens one child that names both.
 A subscriber is only given a child's records once it has read every parent to the
-end, so order per key survives splits and merges. A partition retired by a merge
+end, so order per key survives splits and merges. (DynamoDB's low-level shape has one
+``ParentShardId``: GetRecords readers see a merged shard's first parent only.) A partition retired by a merge
 stops; its shards' retained records move here first, and age out here. Named
 consumers' checkpoints live here.
 """
@@ -35,8 +36,8 @@ PUMP_BATCH = 2_000
 PUMP_WAIT_SECONDS = 1.0
 SEQUENCE_DIGITS = 21
 POLL_LINGER_SECONDS = 0.005
-DISCOVERY_ATTEMPTS = 500
 DISCOVERY_RETRY_SECONDS = 0.02
+DISCOVERY_MAX_RETRY_SECONDS = 1.0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -71,14 +72,12 @@ class StreamFanout:
         self.checkpoints: dict[str, dict[str, int]] = {}
         self.changed = asyncio.Event()
 
-    def absorb(self, partition_id: str, piece: LogSlice, floor: int, through: int) -> bool:
+    def absorb(self, partition_id: str, piece: LogSlice, floor: int, through: int) -> None:
         """Take a partition's log slice: new shards, closes, and records into buffers.
 
         ``through`` is the sequence up to which this partition's records have now all
-        been received (the slice's records are contiguous). Answers whether a shard
-        closed that was open before (the table's partitions changed).
+        been received (the slice's records are contiguous).
         """
-        closed = False
         for shard_id, parents, first, last in piece.shards:
             shard = self.shards.get(shard_id)
             if shard is None:
@@ -90,7 +89,6 @@ class StreamFanout:
                     last_sequence=None,
                     floor=floor,
                 )
-            closed = closed or (shard.last_sequence is None and last is not None)
             shard.last_sequence, shard.parents = last, parents
             if shard.archived_for is None:
                 shard.first_retained = piece.first_retained
@@ -107,7 +105,6 @@ class StreamFanout:
                 shard.pulled = max(shard.pulled, end)
         self.changed.set()
         self.changed = asyncio.Event()
-        return closed
 
     def archive(self, partition_id: str, records: list[ChangeRecord], first_retained: int, retention: float) -> None:
         """Keep a retired partition's retained records here, for its shards' readers, until they age out."""
@@ -216,6 +213,9 @@ class StreamActor:
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._partitions: dict[str, Any] = {}
         self._retired: set[str] = set()
+        self._map_version = 0  # the newest table map this stream has followed
+        self._wanted_version = 0  # the newest map version a partition has reported
+        self._discovery: asyncio.Task[None] | None = None
         self._started = False
         self.enabled_at = time.time()
 
@@ -233,8 +233,17 @@ class StreamActor:
             return  # found, or merged away, while this asked
         start = piece.last_sequence if floor is None else floor
         self._partitions[partition_id] = handle
-        self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, start), start, start)
+        empty = LogSlice([], piece.shards, piece.first_retained, start, piece.map_version)
+        self._learn(partition_id, empty, through=start, floor=start)
         self._pumps[partition_id] = asyncio.get_running_loop().create_task(self._pump(partition_id, handle, start))
+
+    def _learn(self, partition_id: str, piece: LogSlice, through: int, floor: int = 0) -> None:
+        """Take a partition's slice, and follow the table's map if the partition has seen a newer one."""
+        self.fanout.absorb(partition_id, piece, floor, through)
+        if piece.map_version > self._map_version:
+            self._wanted_version = max(self._wanted_version, piece.map_version)
+            if self._discovery is None or self._discovery.done():
+                self._discovery = asyncio.get_running_loop().create_task(self._discover_partitions())
 
     async def _pump(self, partition_id: str, handle: Any, after: int) -> None:
         from ray.exceptions import RayActorError
@@ -243,32 +252,34 @@ class StreamActor:
             try:
                 piece: LogSlice = await handle.wait_log.remote(after, PUMP_BATCH, PUMP_WAIT_SECONDS)
             except RayActorError:
-                return  # the partition is gone (table deleted)
+                self._partitions.pop(partition_id, None)  # gone (table deleted): nobody reads it again
+                return
             if piece.records:
                 after = piece.records[-1][SEQUENCE]
-            if self.fanout.absorb(partition_id, piece, floor=0, through=after):
-                await self._discover_partitions(piece.map_version)
+            self._learn(partition_id, piece, after)
 
-    async def _discover_partitions(self, map_version: int) -> None:
+    async def _discover_partitions(self) -> None:
         """After a split or merge, follow the table's new partitions (their shards are children).
 
-        The partition hands its range over before the router publishes the map that
-        shows it: ask until the map is at least ``map_version``, the one that closed
-        the shard.
+        A partition hands its range over before the router publishes the map that
+        shows it: ask (backing off) until the map is as new as any partition reported.
+        Runs beside the pumps, which go on meanwhile.
         """
         import ray
 
         router = ray.get_actor(router_actor_name(), namespace=self.namespace)
-        for _ in range(DISCOVERY_ATTEMPTS):
+        delay = DISCOVERY_RETRY_SECONDS
+        while self._map_version < self._wanted_version:
             answer = await router.get_table.remote(self.table_name)
             if isinstance(answer, GridError):
                 return  # the table is gone
             _, partition_map = answer
-            if partition_map.version >= map_version:
-                for entry in partition_map.ranges:
-                    await self._add_partition(entry.partition_id, entry.handle, floor=0)
-                return
-            await asyncio.sleep(DISCOVERY_RETRY_SECONDS)
+            for entry in partition_map.ranges:
+                await self._add_partition(entry.partition_id, entry.handle, floor=0)
+            self._map_version = max(self._map_version, partition_map.version)
+            if self._map_version < self._wanted_version:
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, DISCOVERY_MAX_RETRY_SECONDS)
 
     async def retire_partition(self, partition_id: str, handle: Any, retention_seconds: float) -> None:
         """A merge retired this partition: keep its retained records here, then stop reading it.
@@ -295,11 +306,22 @@ class StreamActor:
         self.fanout.archive(partition_id, records, first, retention_seconds)
         self._partitions.pop(partition_id, None)  # only now: until archived, readers still read its log
 
+    async def restore_partition(self, partition_id: str, handle: Any) -> None:
+        """A merge failed after ``retire_partition``: the partition writes again, in a new child shard."""
+        self._retired.discard(partition_id)
+        self._partitions.pop(partition_id, None)
+        await self._add_partition(partition_id, handle, floor=0)
+
     async def _catch_up(self) -> None:
         """Learn each partition's current log end, so positions resolve against the present."""
+        from ray.exceptions import RayActorError
+
         for partition_id, handle in list(self._partitions.items()):
-            piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
-            self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, 0), 0, 0)
+            try:
+                piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
+            except RayActorError:
+                continue  # gone: its pump forgets it
+            self._learn(partition_id, LogSlice([], piece.shards, piece.first_retained, 0, piece.map_version), 0)
             for shard in self.fanout.shards.values():
                 if shard.partition_id == partition_id and shard.last_sequence is None:
                     shard.latest = max(shard.latest, piece.last_sequence)
@@ -397,7 +419,8 @@ class StreamActor:
         after = max(after, shard.floor)
         records = self.fanout.from_buffer(shard, after, limit)
         if records is None:
-            records = await self._partitions[shard.partition_id].read_log.remote(after, limit)
+            handle = self._partitions.get(shard.partition_id)
+            records = await handle.read_log.remote(after, limit) if handle is not None else []
         if shard.last_sequence is not None:
             records = [r for r in records if r[SEQUENCE] <= shard.last_sequence]
         end = records[-1][SEQUENCE] if records else after

@@ -209,10 +209,13 @@ class TableMonitor:
 
     async def _split_or_merge(self, partitions: list[dict[str, Any]], now: float) -> None:
         """Split the partition furthest past a limit, else merge the coldest long-cold neighbours (one a tick)."""
-        if self._split is None or self._merge is None or self._limits is None:
+        if self._limits is None:
             return
         limits = self._limits()
         pressure = {m["PartitionId"]: limits.pressure(m) for m in partitions}
+        for pid in list(self._cold_since):
+            if pid not in pressure:
+                del self._cold_since[pid]  # merged away, or silent this tick: judged afresh
         for pid, value in pressure.items():
             if value >= COLD_PRESSURE:
                 self._cold_since.pop(pid, None)
@@ -220,21 +223,21 @@ class TableMonitor:
                 self._cold_since.setdefault(pid, now)
         hottest = max(pressure.items(), key=lambda item: item[1], default=None)
         ranges = self._ranges()
-        if hottest is not None and hottest[1] > 1.0 and len(ranges) < limits.max_partitions:
-            await self._split(hottest[0])
+        if self._split is not None and hottest is not None and hottest[1] > 1.0:
+            if len(ranges) < limits.max_partitions:
+                await self._split(hottest[0])
             return
-        if len(ranges) <= limits.min_partitions:
+        if self._merge is None or len(ranges) <= limits.min_partitions:
             return
         cold_for = COLD_POLICY_MINUTES * 60.0 / self.time_scale
         candidates = [
-            (pressure[lower.partition_id] + pressure[upper.partition_id], lower.partition_id)
+            (pressure[lower.partition_id] + pressure[upper.partition_id], lower.partition_id, upper.partition_id)
             for lower, upper in itertools.pairwise(ranges)
             if all(now - self._cold_since.get(p.partition_id, now) >= cold_for for p in (lower, upper))
         ]
         if candidates:
-            _, lower_id = min(candidates)
-            upper = next(u for lower, u in itertools.pairwise(ranges) if lower.partition_id == lower_id)
-            for merged in (lower_id, upper.partition_id):
+            _, lower_id, upper_id = min(candidates)
+            for merged in (lower_id, upper_id):
                 self._cold_since.pop(merged, None)  # the merged partition is judged afresh
             await self._merge(lower_id)
 

@@ -181,7 +181,13 @@ class TransactionParticipant:
         return values, self.store.log.last_sequence
 
     def validate(self, keys: Sequence[Any], since: int) -> bool:
-        """True if no item of ``keys`` is locked now or was written after log position ``since``."""
+        """True if no item of ``keys`` is locked now or was written after log position ``since``.
+
+        Raises ``PartitionMovedError`` for a key this partition no longer owns: its log
+        no longer sees that key's writes.
+        """
+        for key in keys:
+            self.store._check_owned(key)
         wanted = {key.key for key in keys}
         if any(key in self.store.locks for key in wanted):
             return False

@@ -20,7 +20,7 @@ from grid._keys import hash_from_prefix
 from grid._naming import ledger_index
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._requests import GetOp, ItemOp, Page, QueryRequest, ScanRequest, WriteResult
-from grid._retry import RetryPolicy
+from grid._retry import RetryPolicy, partition_left
 from grid._schema import TableSpec, check_table_name
 from grid._streams import describe_stream, get_records, get_shard_iterator, list_streams
 from grid._table import Table
@@ -54,10 +54,21 @@ class TableRoute:
     def batcher_for(self, partition: PartitionRange) -> PartitionBatcher:
         batcher = self.batchers.get(partition.partition_id)
         if batcher is None:
-            handle = partition.handle
-            batcher = PartitionBatcher(lambda ops: call(handle.execute, [op.to_wire() for op in ops]))
+            batcher = PartitionBatcher(lambda ops: call_partition(partition, "execute", [op.to_wire() for op in ops]))
             self.batchers[partition.partition_id] = batcher
         return batcher
+
+
+async def call_partition(partition: PartitionRange, method: str, *args: Any) -> Any:
+    """``call`` on one partition's actor; if it cannot be reached, the error names the partition.
+
+    The retry policy needs the name: a partition that a newer map no longer holds was
+    merged away (and refused everything first), so trying again on the new map is safe.
+    """
+    try:
+        return await call(getattr(partition.handle, method), *args)
+    except PartitionUnavailableError as error:
+        raise PartitionUnavailableError(error.message, partition_id=partition.partition_id) from None
 
 
 def connect(
@@ -381,11 +392,12 @@ class Grid:
                 if fresh.version == route.version:
                     # The router has not published the new map yet (a split is under way).
                     await asyncio.sleep(min(0.1, 0.002 * 2 ** min(refreshes, 6)))
-            except PartitionUnavailableError:
+            except PartitionUnavailableError as error:
                 # A partition merged away stops after a grace period; a client that held
-                # the old map meets a dead actor. A newer map is then no failed try.
+                # the old map meets a dead actor. If the new map no longer holds it, that
+                # is no failed try.
                 fresh = await self._refresh_route(name, stale_version=route.version)
-                if fresh.version != route.version and refreshes < policy.max_map_refreshes:
+                if partition_left(error, [fresh.map]) and refreshes < policy.max_map_refreshes:
                     refreshes += 1
                     continue
                 tries += 1
@@ -410,7 +422,7 @@ class Grid:
     async def _run_page(self, name: str, request: QueryRequest) -> Page:
         async def attempt(route: TableRoute) -> Page:
             partition = route.map.partition_for(request.hash)
-            page: Page = await call(partition.handle.query, request)
+            page: Page = await call_partition(partition, "query", request)
             return page
 
         return await self._with_retries(name, attempt)
@@ -478,5 +490,5 @@ class Grid:
             limit=limit,
             max_bytes=budget,
         )
-        page: Page = await call(partition.handle.scan, part_request)
+        page: Page = await call_partition(partition, "scan", part_request)
         return page, partition.high

@@ -2,7 +2,8 @@
 
 ``max_attempts`` counts the first try (1 means no retry). Backoff is exponential with
 full jitter. Map refreshes after a partition moved are not throttling: they have a
-budget of their own so a split never surfaces to a caller.
+budget of their own so a split never surfaces to a caller; so are calls to a
+partition that a merge retired (``partition_left``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from grid.errors import ValidationException
+from grid._partition_map import PartitionMap
+from grid.errors import PartitionUnavailableError, ValidationException
 
-__all__ = ["RetryPolicy"]
+__all__ = ["RetryPolicy", "partition_left"]
 
 MODES = ("legacy", "standard", "adaptive")
 
@@ -45,3 +47,13 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before try number ``attempt + 1`` (attempt counts from 1)."""
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (attempt - 1))))
+
+
+def partition_left(error: PartitionUnavailableError, maps: list[PartitionMap]) -> bool:
+    """Whether the unreachable partition ``error`` names is in none of these fresh maps.
+
+    Such a partition was merged away, and refused every call after handing its range
+    over: trying again on the new map cannot apply a write twice.
+    """
+    gone = error.details.get("partition_id")
+    return gone is not None and all(r.partition_id != gone for m in maps for r in m.ranges)

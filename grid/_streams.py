@@ -160,6 +160,8 @@ class StreamReader:
             raise StopAsyncIteration
         await self._open()
         while not self._received:
+            if self._state is ReaderState.CLOSED:
+                raise StopAsyncIteration  # closed while waiting
             await self._fill()
         shard_id, record = self._received.popleft()
         return stream_record(record, shard_id, self._stream)
@@ -174,6 +176,8 @@ class StreamReader:
         poll = self._next_poll or self._poll()
         self._next_poll = None
         found = await poll
+        if self._state is ReaderState.CLOSED:
+            return  # closed while this poll was out: its records are dropped, as close() says
         for shard_id, records in found:
             self._received.extend((shard_id, record) for record in records)
             if records:

@@ -60,6 +60,7 @@ from grid._requests import (
     TxValidate,
     UpdateOp,
 )
+from grid._retry import partition_left
 from grid._transport import call
 from grid.errors import (
     GridError,
@@ -250,14 +251,14 @@ Outcome = tuple[list[dict[str, Any] | None] | None, dict[str, float]]
 async def _refresh_maps(grid: Grid, routes: list[TableRoute], error: GridError) -> None:
     """After a partition moved or went away: refresh the maps these routes came from.
 
-    A partition that went away is only routine when a newer map no longer routes to
-    it (a merge retired it); otherwise the error stands.
+    A partition that went away is only routine when the fresh maps no longer hold it
+    (a merge retired it, after refusing everything); otherwise the error stands.
     """
-    changed = False
-    for route in {id(route): route for route in routes}.values():
-        fresh = await grid._refresh_route(route.spec.name, stale_version=route.version)
-        changed = changed or fresh.version != route.version
-    if isinstance(error, PartitionUnavailableError) and not changed:
+    fresh = [
+        await grid._refresh_route(route.spec.name, stale_version=route.version)
+        for route in {id(route): route for route in routes}.values()
+    ]
+    if isinstance(error, PartitionUnavailableError) and not partition_left(error, [r.map for r in fresh]):
         raise error
 
 
@@ -431,24 +432,24 @@ async def _read_round(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list[
 
     try:
         answers = await asyncio.gather(*(g[0].batcher_for(g[1]).submit(TxRead(keys=keys(g))) for g in groups))
+        values: list[Any] = [None] * len(reads)
+        conflicts = [False] * len(reads)
+        for group, (found, _) in zip(groups, answers, strict=True):
+            for position, value in zip(group[2], found, strict=True):
+                values[position] = value
+                conflicts[position] = value == "locked"
+        if any(conflicts):
+            return None, conflicts
+        if len(groups) > 1:  # one partition answers atomically; several must confirm nothing moved
+            confirmed = await asyncio.gather(
+                *(
+                    g[0].batcher_for(g[1]).submit(TxValidate(keys=keys(g), since=since))
+                    for g, (_, since) in zip(groups, answers, strict=True)
+                )
+            )
+            if not all(confirmed):
+                return None, [True] * len(reads)
     except (PartitionMovedError, PartitionUnavailableError) as error:
         await _refresh_maps(grid, list(routes.values()), error)
         return None, [False] * len(reads)
-    values: list[Any] = [None] * len(reads)
-    conflicts = [False] * len(reads)
-    for group, (found, _) in zip(groups, answers, strict=True):
-        for position, value in zip(group[2], found, strict=True):
-            values[position] = value
-            conflicts[position] = value == "locked"
-    if any(conflicts):
-        return None, conflicts
-    if len(groups) > 1:  # one partition answers atomically; several must confirm nothing moved
-        confirmed = await asyncio.gather(
-            *(
-                g[0].batcher_for(g[1]).submit(TxValidate(keys=keys(g), since=since))
-                for g, (_, since) in zip(groups, answers, strict=True)
-            )
-        )
-        if not all(confirmed):
-            return None, [True] * len(reads)
     return values, conflicts

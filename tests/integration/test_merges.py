@@ -228,3 +228,25 @@ async def test_a_merge_whose_lower_partition_died_leaves_the_upper_items_in_plac
     )
     assert all("Item" in answer for answer in answers)  # the upper partition took its items back
     await table.put_item(Item={**upper_items[0], "version": 2})  # and serves writes again
+
+
+async def test_order_per_key_survives_a_split_child_merged_away_at_once(
+    grid_client: grid.Grid, make_table: Any
+) -> None:
+    """The child of a split, written to and merged away before the stream may have found it."""
+    table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 1}, **STREAMED)
+    router = grid_client._transport.router
+    customers = range(40)
+    version = 0
+    for _ in range(4):
+        only = (await grid_client._route(table.name)).map.ranges[0].partition_id
+        await call(router.split_partition, table.name, only)
+        for _ in range(2):
+            version += 1
+            await asyncio.gather(*(table.put_item(Item=catalog_item(c, 1, version=version)) for c in customers))
+        await call(router.merge_partitions, table.name, only)
+        version += 1
+        await asyncio.gather(*(table.put_item(Item=catalog_item(c, 1, version=version)) for c in customers))
+    async with table.stream(start="TRIM_HORIZON") as reader:
+        seen = versions_per_key(await take(reader, len(customers) * version))
+    assert all(versions == list(range(1, version + 1)) for versions in seen.values()), seen

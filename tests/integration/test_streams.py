@@ -286,3 +286,17 @@ async def test_order_per_key_survives_a_split(make_table: Any, grid_client: grid
     parent = next(s for s in shards if "ParentShardId" not in s)
     children = [s for s in shards if s.get("ParentShardId") == parent["ShardId"]]
     assert "EndingSequenceNumber" in parent["SequenceNumberRange"] and len(children) == 2
+
+
+async def test_closing_a_reader_ends_an_iteration_that_waits(make_table: Any) -> None:
+    table = await make_table(**ITEMS_TABLE, **streaming())
+    reader = table.stream(start="LATEST")
+    await reader.__aenter__()
+
+    async def drain() -> list[dict[str, Any]]:
+        return [record async for record in reader]
+
+    waiting = asyncio.create_task(drain())
+    await asyncio.sleep(0.2)
+    await reader.close()
+    assert await asyncio.wait_for(waiting, 5.0) == []

@@ -29,14 +29,6 @@ def test_a_merged_shard_is_read_only_after_both_parents() -> None:
     assert described["a-1"]["ParentShardId"] == "a-0"  # DynamoDB's shape names one parent
 
 
-def test_absorb_reports_shards_that_closed_only_once() -> None:
-    fanout = StreamFanout()
-    assert not fanout.absorb("a", LogSlice(records(1, 2), [("a-0", (), 1, None)], 1, 2), floor=0, through=2)
-    closed = [("a-0", (), 1, 2), ("a-1", ("a-0",), 3, None)]
-    assert fanout.absorb("a", LogSlice([], closed, 1, 2), floor=0, through=2)
-    assert not fanout.absorb("a", LogSlice([], closed, 1, 2), floor=0, through=2)
-
-
 def test_a_retired_partitions_records_are_served_from_the_archive_until_they_age_out() -> None:
     fanout = merged_fanout()
     shard = fanout.shards["b-0"]
