@@ -375,7 +375,8 @@ class RouterActor:
         """The spec and current partition map of an ACTIVE table, for clients to cache."""
         entry = self._tables.get(name)
         if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
-            return _not_found(name)
+            # Item operations say no more than this in DynamoDB (DescribeTable names the table).
+            return ResourceNotFoundException("Requested resource not found")
         return entry.spec, entry.partition_map
 
     # -- partition maps --------------------------------------------------------------

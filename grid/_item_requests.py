@@ -16,6 +16,7 @@ from grid._expressions import project
 from grid._keys import KeySchema
 from grid._requests import ConditionCheckOp, DeleteOp, GetOp, PutOp, UpdateOp
 from grid._types import check_item_size, normalize_item
+from grid.conditions import ConditionBase
 from grid.errors import ValidationException
 
 __all__ = [
@@ -47,10 +48,18 @@ def check_params(operation: str, params: Mapping[str, Any], allowed: frozenset[s
         )
 
 
+RETURN_VALUES = ("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW")  # in DynamoDB's message order
+
+
 def return_values(params: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
     value = params.get("ReturnValues", "NONE")
+    if value not in RETURN_VALUES:
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at 'returnValues' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(RETURN_VALUES)}]"
+        )
     if value not in allowed:
-        raise ValidationException(f"Return values set to invalid value: {value}")
+        raise ValidationException("Return values set to invalid value")  # a value this call cannot return
     return str(value)
 
 
@@ -72,6 +81,11 @@ def prepare_request_expressions(
     values = params.get("ExpressionAttributeValues")
     if values is not None and not values_allowed:
         raise ValidationException("Unknown parameter: ExpressionAttributeValues")
+    built = any(isinstance(params.get(kind), ConditionBase) for kind in kinds)  # they bring placeholders
+    for name in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+        given = params.get(name)
+        if isinstance(given, Mapping) and not given and not built:
+            raise ValidationException(f"{name} must not be empty")
     return prepare_expressions(
         {kind: params.get(kind) for kind in kinds}, params.get("ExpressionAttributeNames"), values
     )

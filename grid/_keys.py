@@ -83,7 +83,14 @@ class KeySchema:
             raise ValidationException("The provided key element does not match the schema")
         if set(key) != set(self.names):
             raise ValidationException("The provided key element does not match the schema")
-        return {name: self._checked(name, normalize_value(key[name]), item_context=False) for name in self.names}
+        checked = {}
+        for name in self.names:
+            value = normalize_value(key[name])
+            if value is not None and type_name(value) != self.type_of(name):
+                # DynamoDB names no type here (a Put's item says "Type mismatch").
+                raise ValidationException("The provided key element does not match the schema")
+            checked[name] = self._checked(name, value, item_context=False)
+        return checked
 
     def storage_key(self, key: Mapping[str, Any]) -> StorageKey:
         """Canonical bytes and hash for a validated key (from ``key_of_item`` or ``normalize_key``)."""
@@ -101,8 +108,12 @@ class KeySchema:
         """Validate one normalized key attribute value (type, emptiness, size)."""
         return self._checked(name, value, item_context=False)
 
+    def type_of(self, name: str) -> str | None:
+        """The declared attribute type (S, N or B) of key attribute ``name``."""
+        return self.hash_type if name == self.hash_name else self.range_type
+
     def _checked(self, name: str, value: Any, *, item_context: bool) -> Any:
-        expected = self.hash_type if name == self.hash_name else self.range_type
+        expected = self.type_of(name)
         if value is None:
             if item_context:
                 raise ValidationException(

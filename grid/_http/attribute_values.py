@@ -231,6 +231,9 @@ class WireDecoder:
 
     def _string_set(self, raw: Any, depth: int) -> set[str]:
         elements = self._set_elements(raw)
+        if not elements:
+            self.refuse("One or more parameter values were invalid: An string set  may not be empty")
+            return set()
         for element in elements:
             if element is None:
                 self.refuse(
@@ -248,6 +251,9 @@ class WireDecoder:
 
     def _number_set(self, raw: Any, depth: int) -> set[Decimal]:
         elements = self._set_elements(raw)
+        if not elements:
+            self.refuse("One or more parameter values were invalid: An number set  may not be empty")
+            return set()
         numbers = []
         for element in elements:
             if element is None:

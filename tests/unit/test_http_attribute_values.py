@@ -159,7 +159,6 @@ def test_wire_decoding_agrees_with_boto3(value: Any) -> None:
         ({"SS": ["a", "b"]}, {"a", "b"}),
         ({"NS": ["1", "2.5"]}, {Decimal(1), Decimal("2.5")}),
         ({"BS": ["AA==", "AQ=="]}, {b"\x00", b"\x01"}),
-        ({"SS": []}, set()),  # empty sets stay empty: grid's normalization refuses them
         ({"L": []}, []),
         ({"M": {}}, {}),
         ({"L": [{"N": "1"}, {"M": {"x": {"NULL": True}}}]}, [Decimal(1), {"x": None}]),
@@ -171,9 +170,11 @@ def test_to_native(wire: dict[str, Any], native: Any) -> None:
     assert same_exactly(to_native(wire), native)
 
 
-def test_empty_set_is_refused_by_grids_normalization() -> None:
-    with pytest.raises(ValidationException, match="An empty set is not allowed"):
-        normalize_item(item_to_native({"s": {"NS": []}}))
+@pytest.mark.parametrize(("wire", "kind"), [({"SS": []}, "string"), ({"NS": []}, "number")])
+def test_empty_sets_are_refused_as_dynamodb_words_it(wire: dict[str, Any], kind: str) -> None:
+    with pytest.raises(ValidationException) as refused:
+        item_to_native({"s": wire})
+    assert refused.value.message == f"One or more parameter values were invalid: An {kind} set  may not be empty"
 
 
 # -- malformed input -----------------------------------------------------------------------------
