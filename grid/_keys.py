@@ -88,7 +88,7 @@ class KeySchema:
             value = normalize_value(key[name])
             if value is not None and type_name(value) != self.type_of(name):
                 # DynamoDB names no type here (a Put's item says "Type mismatch").
-                raise ValidationException("The provided key element does not match the schema")
+                raise ValidationException("The provided key element does not match the schema", key_mismatch=True)
             checked[name] = self._checked(name, value, item_context=False)
         return checked
 
@@ -124,7 +124,8 @@ class KeySchema:
         if actual != expected:
             raise ValidationException(
                 "One or more parameter values were invalid: Type mismatch for key "
-                f"{name} expected: {expected} actual: {actual}"
+                f"{name} expected: {expected} actual: {actual}",
+                key_mismatch=True,  # inside a transaction, a cancellation reason
             )
         if actual in ("S", "B") and len(value) == 0:
             raise ValidationException(

@@ -168,6 +168,7 @@ async def _actions(grid: Grid, items: Any) -> list[TxAction]:
             "Member must have length less than or equal to 100 and greater than or equal to 1"
         )
     actions = []
+    mismatches: list[dict[str, Any] | None] = [None] * len(items)
     for index, entry in enumerate(items):
         if not isinstance(entry, Mapping) or len(entry) != 1 or next(iter(entry)) not in _ACTION_PARAMS:
             raise ValidationException(
@@ -179,7 +180,15 @@ async def _actions(grid: Grid, items: Any) -> list[TxAction]:
         if table is None:
             raise ValidationException(f"TransactItems[{index}].{kind} needs a TableName")
         schema = (await grid._route(table)).spec.key_schema
-        actions.append(TxAction(index=index, table=table, op=_BUILDERS[kind](schema, body)))
+        try:
+            actions.append(TxAction(index=index, table=table, op=_BUILDERS[kind](schema, body)))
+        except ValidationException as error:
+            if not error.details.get("key_mismatch"):
+                raise
+            # DynamoDB cancels the transaction for a key of the wrong type, with the reason at its place.
+            mismatches[index] = {"Code": "ValidationError", "Message": error.message}
+    if any(mismatches):
+        raise _canceled(mismatches)
     if len({(a.table, a.op.key.key) for a in actions}) != len(actions):
         raise ValidationException("Transaction request cannot include multiple operations on one item")
     size = sum(len(a.op.item) if isinstance(a.op, PutOp) else 0 for a in actions)

@@ -167,6 +167,28 @@ async def test_bad_transactions_are_refused(make_table: Any, grid_client: grid.G
     assert (await table.scan(Select="COUNT"))["Count"] == 0
 
 
+async def test_a_key_of_the_wrong_type_cancels_the_transaction_with_its_reason(
+    make_table: Any, grid_client: grid.Grid
+) -> None:
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 1})
+    with pytest.raises(TransactionCanceledException) as failure:
+        await grid_client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table.name, "Item": {"id": "fine", "balance": 1}}},
+                {"Put": {"TableName": table.name, "Item": {"id": 7}}},
+                {"Delete": {"TableName": table.name, "Key": {"id": 8}}},
+            ]
+        )
+    reasons = failure.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ValidationError", "ValidationError"]
+    assert reasons[1]["Message"] == (
+        "One or more parameter values were invalid: Type mismatch for key id expected: S actual: N"
+    )
+    assert reasons[2]["Message"] == "The provided key element does not match the schema"
+    assert "[None, ValidationError, ValidationError]" in failure.value.message
+    assert (await table.scan(Select="COUNT"))["Count"] == 0  # nothing written
+
+
 async def test_idempotent_token(make_table: Any, grid_client: grid.Grid) -> None:
     table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 2})
     token = uuid.uuid4().hex
