@@ -161,12 +161,25 @@ def _digest(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-async def _actions(grid: Grid, items: Any) -> list[TxAction]:
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ACTIONS:
+def _action_list(items: Any) -> list[Any]:
+    """``TransactItems`` holds 1 to 100 actions (DynamoDB's two messages; it also dumps the value)."""
+    if not isinstance(items, list):
+        raise ValidationException("TransactItems must be a list of actions")
+    if not items:
+        raise ValidationException(
+            "1 validation error detected: Value '[]' at 'transactItems' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    if len(items) > MAX_ACTIONS:
         raise ValidationException(
             "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
-            "Member must have length less than or equal to 100 and greater than or equal to 1"
+            "Member must have length less than or equal to 100"
         )
+    return items
+
+
+async def _actions(grid: Grid, items: Any) -> list[TxAction]:
+    items = _action_list(items)
     actions = []
     mismatches: list[dict[str, Any] | None] = [None] * len(items)
     for index, entry in enumerate(items):
@@ -329,9 +342,7 @@ async def _write_two_phase(
 async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     """A consistent snapshot of up to 100 items: never half of a committed transaction."""
     check_params("TransactGetItems", params, frozenset({"TransactItems"}))
-    items = params.get("TransactItems")
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ACTIONS:
-        raise ValidationException("TransactItems must hold from 1 to 100 Get actions")
+    items = _action_list(params.get("TransactItems"))
     reads: list[tuple[str, GetOp, PreparedExpressions, Mapping[str, Any]]] = []
     for entry in items:
         if not isinstance(entry, Mapping) or set(entry) != {"Get"}:

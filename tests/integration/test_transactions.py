@@ -375,3 +375,13 @@ async def test_committed_transactions_reach_each_partitions_change_log(make_tabl
     from grid._codec import decode_item
 
     assert sorted(decode_item(r[NEW_IMAGE])["balance"] for r in modified) == [7, 13]
+
+
+@pytest.mark.parametrize(("count", "message"), [(0, "greater than or equal to 1"), (101, "less than or equal to 100")])
+async def test_transact_get_items_holds_1_to_100_gets(
+    make_table: Any, grid_client: grid.Grid, count: int, message: str
+) -> None:
+    table = await make_table(**ACCOUNTS_TABLE, GridSettings={"Partitions": 1})
+    gets = [{"Get": {"TableName": table.name, "Key": {"id": str(n)}}} for n in range(count)]
+    with pytest.raises(ValidationException, match=message):
+        await grid_client.transact_get_items(TransactItems=gets)
