@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="development mode: accept any access key, unsigned requests too (loopback only)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT), each a client of the same grid (default 1)",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
     return parser
 
 
@@ -43,18 +51,55 @@ async def serve(args: argparse.Namespace) -> None:
     credentials = load_credentials(args.credentials) if args.credentials else credentials_from_env(os.environ)
     settings = EndpointSettings(credentials=credentials, allow_any_credentials=args.allow_any_credentials)
     settings.check_binding(args.host)
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     async with grid.connect(args.address, namespace=args.namespace) as client:
+        # After connecting: Ray installs its own SIGTERM handler then, which would end
+        # the process without stopping the server (and its workers) in order.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if args.reuse_port:
+            loop.create_task(_stop_with_parent(stop))
+        workers = _start_workers(args) if args.workers > 1 else []
         runner = web.AppRunner(make_app(client, settings), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, args.host, args.port)
+        site = web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port or args.workers > 1)
         await site.start()
-        print(f"grid endpoint listening on http://{args.host}:{args.port}", flush=True)
+        role = "worker" if args.reuse_port else f"{args.workers} process(es)"
+        print(f"grid endpoint listening on http://{args.host}:{args.port} ({role})", flush=True)
         await stop.wait()
         await runner.cleanup()
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait()
+
+
+async def _stop_with_parent(stop: asyncio.Event) -> None:
+    """A worker stops when the server that started it is gone, however it went."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    stop.set()
+
+
+def _start_workers(args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+    """The other server processes: each joins this grid's Ray cluster and binds the same port.
+
+    The kernel spreads connections over the processes; each has its own client, so
+    each coalesces its own requests.
+    """
+    import ray
+
+    command = [sys.executable, "-m", "grid._cli", "serve", "--host", args.host, "--port", str(args.port)]
+    command += ["--namespace", args.namespace, "--address", ray.get_runtime_context().gcs_address, "--reuse-port"]
+    if args.credentials:
+        command += ["--credentials", args.credentials]
+    if args.allow_any_credentials:
+        command.append("--allow-any-credentials")
+    return [subprocess.Popen(command) for _ in range(args.workers - 1)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -267,3 +267,49 @@ def test_fuzzed_requests_get_2xx_or_4xx_and_leave_data_intact(dev_server: str) -
     )
     assert status == 200 and answer["Item"] == keep
     assert urllib.request.urlopen(dev_server + "/health", timeout=5).status == 200
+
+
+def test_grid_serve_with_workers_shares_the_port_and_the_data(ray_instance: None) -> None:
+    process, url = start_server(ray_instance, "--allow-any-credentials", "--workers", "2")
+    try:
+        port = url.rsplit(":", 1)[1]
+        deadline = time.monotonic() + 60
+        while len(serving(port)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert len(serving(port)) == 2  # the server and one worker, both on the port
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="any",
+            aws_secret_access_key="any",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        client.create_table(
+            TableName="shared",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for number in range(40):  # a new connection each: the kernel spreads them over both processes
+            body = json.dumps({"TableName": "shared", "Item": {"id": {"S": str(number)}}}).encode()
+            request = urllib.request.Request(
+                url + "/",
+                data=body,
+                headers={"X-Amz-Target": "DynamoDB_20120810.PutItem", "Content-Type": "application/x-amz-json-1.0"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert answer.status == 200
+        assert client.scan(TableName="shared", Select="COUNT")["Count"] == 40
+    finally:
+        stop_server(process)
+    deadline = time.monotonic() + 30
+    while serving(port) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert serving(port) == []  # stopping the server stops its workers
+
+
+def serving(port: str) -> list[str]:
+    """Process ids of ``grid serve`` processes on ``port``."""
+    found = subprocess.run(["pgrep", "-f", f"grid._cli serve .*--port {port} "], capture_output=True, text=True)
+    return found.stdout.split()
