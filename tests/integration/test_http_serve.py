@@ -90,6 +90,27 @@ def start_server(ray_instance: None, *arguments: str) -> tuple[subprocess.Popen[
             time.sleep(0.3)
 
 
+def dynamodb(url: str, key: str = "any", secret: str = "any") -> Any:
+    """A boto3 DynamoDB client of the endpoint at ``url``, without retries."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="eu-west-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def create_id_table(client: Any, name: str) -> None:
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def stop_server(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -115,30 +136,11 @@ def dev_server(ray_instance: None) -> Iterator[str]:
 
 
 def test_grid_serve_with_a_credentials_file(signed_server: str) -> None:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=signed_server,
-        region_name="eu-west-1",
-        aws_access_key_id="AKIDSERVE",
-        aws_secret_access_key="serve-secret",
-        config=Config(retries={"max_attempts": 1}),
-    )
-    client.create_table(
-        TableName="served",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client = dynamodb(signed_server, "AKIDSERVE", "serve-secret")
+    create_id_table(client, "served")
     client.put_item(TableName="served", Item={"id": {"S": "a"}, "n": {"N": "1"}})
     assert client.get_item(TableName="served", Key={"id": {"S": "a"}})["Item"]["n"] == {"N": "1"}
-    stranger = boto3.client(
-        "dynamodb",
-        endpoint_url=signed_server,
-        region_name="eu-west-1",
-        aws_access_key_id="AKIDSERVE",
-        aws_secret_access_key="not-it",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    stranger = dynamodb(signed_server, "AKIDSERVE", "not-it")
     with pytest.raises(botocore.exceptions.ClientError) as failure:
         stranger.get_item(TableName="served", Key={"id": {"S": "a"}})
     assert failure.value.response["Error"]["Code"] == "InvalidSignatureException"
@@ -277,20 +279,8 @@ def test_grid_serve_with_workers_shares_the_port_and_the_data(ray_instance: None
         while len(serving(port)) < 2 and time.monotonic() < deadline:
             time.sleep(0.3)
         assert len(serving(port)) == 2  # the server and one worker, both on the port
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="any",
-            aws_secret_access_key="any",
-            config=Config(retries={"max_attempts": 1}),
-        )
-        client.create_table(
-            TableName="shared",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client = dynamodb(url)
+        create_id_table(client, "shared")
         for number in range(40):  # a new connection each: the kernel spreads them over both processes
             body = json.dumps({"TableName": "shared", "Item": {"id": {"S": str(number)}}}).encode()
             request = urllib.request.Request(
