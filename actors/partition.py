@@ -153,9 +153,7 @@ class PartitionActor:
     async def split_off(self, at: int, map_version: int) -> tuple[list[tuple[bytes, bytes]], str]:
         """Hand over ``[at, high)``; answers its items and the stream shard that closed."""
         closed = self.store.log.shards[-1].shard_id
-        entries = self.store.split_off(
-            at, map_version, child_shard_id=shard_name(self.partition_id, len(self.store.log.shards))
-        )
+        entries = self.store.split_off(at, map_version, child_shard_id=self._next_shard_id())
         self._wake_log_readers()
         return entries, closed
 
@@ -177,17 +175,19 @@ class PartitionActor:
 
     async def take_back(self, entries: list[tuple[bytes, bytes]], high: int, map_version: int) -> None:
         """Own a range handed over again: its receiver failed (a split's new actor, a merge's neighbour)."""
-        child = shard_name(self.partition_id, len(self.store.log.shards))
-        self.store.take_back(entries, high, map_version, child)
+        self.store.take_back(entries, high, map_version, self._next_shard_id())
         self._wake_log_readers()
 
     async def absorb_upper(
         self, entries: list[tuple[bytes, bytes]], high: int, map_version: int, other_parent: str
     ) -> None:
         """Take over the retired upper neighbour's range and items; the next shard names both parents."""
-        child = shard_name(self.partition_id, len(self.store.log.shards))
-        self.store.absorb_upper(entries, high, map_version, child, other_parent)
+        self.store.absorb_upper(entries, high, map_version, self._next_shard_id(), other_parent)
         self._wake_log_readers()
+
+    def _next_shard_id(self) -> str:
+        """The id the log's next shard takes (after a split, merge or undone hand-over)."""
+        return shard_name(self.partition_id, len(self.store.log.shards))
 
     async def read_log(self, after: int = 0, limit: int | None = None) -> list[ChangeRecord]:
         return self.store.log.read(after, limit)

@@ -12,14 +12,15 @@ Shards map to partitions' logs; a split closes a shard and opens children that n
 it, and a merge closes both neighbours' shards and opens one child that names both.
 A subscriber is only given a child's records once it has read every parent to the
 end, so order per key survives splits and merges. (DynamoDB's low-level shape has one
-``ParentShardId``: GetRecords readers see a merged shard's first parent only.) A partition retired by a merge
-stops; its shards' retained records move here first, and age out here. Named
-consumers' checkpoints live here.
+``ParentShardId``: GetRecords readers see a merged shard's first parent only.) A
+partition retired by a merge stops; its shards' retained records move here first,
+and age out here. Named consumers' checkpoints live here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -170,11 +171,9 @@ class StreamFanout:
         buffer = shard.buffer
         if after >= shard.pulled:
             return []
-        if shard.archived_for is not None and (not buffer or buffer[0][SEQUENCE] > after + 1):
-            start = next((i for i, r in enumerate(buffer) if r[SEQUENCE] > after), len(buffer))
-            return [buffer[i] for i in range(start, min(len(buffer), start + limit))]
         if not buffer or buffer[0][SEQUENCE] > after + 1:
-            return None
+            # An archive holds every retained record: what it lacks is gone, so it starts the answer.
+            return list(itertools.islice(buffer, limit)) if shard.archived_for is not None else None
         start = after + 1 - buffer[0][SEQUENCE]
         return [buffer[i] for i in range(start, min(len(buffer), start + limit))]
 
@@ -378,19 +377,22 @@ class StreamActor:
         for shard in self.fanout.readable(cursors):
             if budget <= 0:
                 break
-            after = self.fanout.cursor(cursors, shard)
-            records = self.fanout.from_buffer(shard, after, budget)
-            if records is None:  # behind the buffer: read the partition's log itself
-                handle = self._partitions.get(shard.partition_id)
-                if handle is None:
-                    continue  # a partition being retired, not yet archived: next poll
-                records = await handle.read_log.remote(after, budget)
-            if shard.last_sequence is not None:
-                records = [r for r in records if r[SEQUENCE] <= shard.last_sequence]
+            records = await self._shard_records(shard, self.fanout.cursor(cursors, shard), budget)
             if records:
                 found.append((shard.shard_id, records))
                 budget -= len(records)
         return found
+
+    async def _shard_records(self, shard: ShardState, after: int, limit: int) -> list[ChangeRecord]:
+        """A shard's records after ``after``: from its buffer, else from its partition's log."""
+        records = self.fanout.from_buffer(shard, after, limit)
+        if records is None:  # behind the buffer: read the partition's log itself
+            handle = self._partitions.get(shard.partition_id)
+            # No handle: a partition being retired and not yet archived (the next poll gets it).
+            records = await handle.read_log.remote(after, limit) if handle is not None else []
+        if shard.last_sequence is not None:
+            records = [r for r in records if r[SEQUENCE] <= shard.last_sequence]
+        return records
 
     def _check_retained(self, cursors: dict[str, int]) -> None:
         for shard_id, after in cursors.items():
@@ -417,12 +419,7 @@ class StreamActor:
                 "The operation attempted to read past the oldest stream record in a shard."
             )
         after = max(after, shard.floor)
-        records = self.fanout.from_buffer(shard, after, limit)
-        if records is None:
-            handle = self._partitions.get(shard.partition_id)
-            records = await handle.read_log.remote(after, limit) if handle is not None else []
-        if shard.last_sequence is not None:
-            records = [r for r in records if r[SEQUENCE] <= shard.last_sequence]
+        records = await self._shard_records(shard, after, limit)
         end = records[-1][SEQUENCE] if records else after
         return records, shard.closed_and_read(end)
 

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import xxhash
 
@@ -75,7 +75,7 @@ class KeySchema:
 
     def key_of_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """The key attributes of a normalized item, validated against the schema."""
-        return {name: self._checked(name, item.get(name), item_context=True) for name in self.names}
+        return {name: self._checked(name, item.get(name), context="item") for name in self.names}
 
     def normalize_key(self, key: Any) -> dict[str, Any]:
         """Validate a user-given ``Key`` (exactly the key attributes) and normalize it."""
@@ -83,14 +83,7 @@ class KeySchema:
             raise ValidationException("The provided key element does not match the schema")
         if set(key) != set(self.names):
             raise ValidationException("The provided key element does not match the schema")
-        checked = {}
-        for name in self.names:
-            value = normalize_value(key[name])
-            if value is not None and type_name(value) != self.type_of(name):
-                # DynamoDB names no type here (a Put's item says "Type mismatch").
-                raise ValidationException("The provided key element does not match the schema", key_mismatch=True)
-            checked[name] = self._checked(name, value, item_context=False)
-        return checked
+        return {name: self._checked(name, normalize_value(key[name]), context="key") for name in self.names}
 
     def storage_key(self, key: Mapping[str, Any]) -> StorageKey:
         """Canonical bytes and hash for a validated key (from ``key_of_item`` or ``normalize_key``)."""
@@ -106,21 +99,21 @@ class KeySchema:
 
     def check_key_value(self, name: str, value: Any) -> Any:
         """Validate one normalized key attribute value (type, emptiness, size)."""
-        return self._checked(name, value, item_context=False)
+        return self._checked(name, value, context="condition")
 
-    def type_of(self, name: str) -> str | None:
-        """The declared attribute type (S, N or B) of key attribute ``name``."""
-        return self.hash_type if name == self.hash_name else self.range_type
-
-    def _checked(self, name: str, value: Any, *, item_context: bool) -> Any:
-        expected = self.type_of(name)
+    def _checked(self, name: str, value: Any, *, context: Literal["item", "key", "condition"]) -> Any:
+        """One key attribute checked where it came from: an item, a ``Key``, or a key condition."""
+        expected = self.hash_type if name == self.hash_name else self.range_type
         if value is None:
-            if item_context:
+            if context == "item":
                 raise ValidationException(
                     f"One or more parameter values were invalid: Missing the key {name} in the item"
                 )
             raise ValidationException("The provided key element does not match the schema")
         actual = type_name(value)
+        if actual != expected and context == "key":
+            # DynamoDB names no type for a ``Key`` (an item says "Type mismatch").
+            raise ValidationException("The provided key element does not match the schema", key_mismatch=True)
         if actual != expected:
             raise ValidationException(
                 "One or more parameter values were invalid: Type mismatch for key "
