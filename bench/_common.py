@@ -1,9 +1,11 @@
-"""Shared pieces of the benchmarks: latency summaries and the raw Ray round trip baseline."""
+"""Shared pieces of the benchmarks: latency summaries, closed-loop rates and the raw Ray round trip baseline."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -41,20 +43,39 @@ async def ray_round_trip(calls: int = 2000) -> dict[str, float]:
     return {"mean_ms": statistics.fmean(samples) * 1000, "p50_ms": percentile(samples, 0.5) * 1000}
 
 
-def cpu_busy_fraction_since(start: tuple[int, int] | None = None) -> tuple[int, int] | float:
-    """The machine's busy CPU share since ``start`` (called without it: a starting point).
-
-    Reads ``/proc/stat`` (Linux); elsewhere answers NaN. Context for latency figures: a
-    tail is mostly queueing when the cores are nearly full.
-    """
+def cpu_times() -> tuple[int, int] | None:
+    """The machine's (total, idle) CPU time so far, from ``/proc/stat`` (Linux; elsewhere None)."""
     try:
         with open("/proc/stat") as stat:
             fields = [int(value) for value in stat.readline().split()[1:]]
     except OSError:
-        return float("nan") if start is not None else (0, 0)
-    idle = fields[3] + fields[4]
-    total = sum(fields[:8])
-    if start is None:
-        return (total, idle)
-    spent = total - start[0]
-    return 1.0 - (idle - start[1]) / spent if spent else float("nan")
+        return None
+    return sum(fields[:8]), fields[3] + fields[4]
+
+
+def cpu_busy_fraction(start: tuple[int, int] | None, end: tuple[int, int] | None) -> float:
+    """How busy the cores were between two ``cpu_times`` readings (NaN if unknown).
+
+    Context for latency figures: a tail is mostly queueing when the cores are nearly full.
+    """
+    if start is None or end is None or end[0] == start[0]:
+        return float("nan")
+    return 1.0 - (end[1] - start[1]) / (end[0] - start[0])
+
+
+async def closed_loop_rate(callers: int, seconds: float, operation: Callable[[int, int], Awaitable[int]]) -> float:
+    """Units per second done by ``callers`` loops of ``operation(caller, round) -> units``."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def loop(caller: int) -> None:
+        nonlocal done
+        number = 0
+        while time.perf_counter() < deadline:
+            units = await operation(caller, number)  # not `done += await ...`: that reads `done` before awaiting
+            done += units
+            number += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(c) for c in range(callers)))
+    return done / (time.perf_counter() - started)

@@ -27,7 +27,7 @@ import ray  # noqa: E402
 import uvloop  # noqa: E402
 
 import grid  # noqa: E402
-from bench._common import cpu_busy_fraction_since, percentile  # noqa: E402
+from bench._common import closed_loop_rate, cpu_busy_fraction, cpu_times, percentile  # noqa: E402
 from tests.seed import catalog_item  # noqa: E402
 
 TABLE: dict[str, Any] = {
@@ -69,21 +69,14 @@ class Subscriber:
 
 
 async def capacity(table: grid.Table, seconds: float, callers: int = 256) -> float:
+    """PutItem per second from ``callers`` closed-loop writers: the write capacity."""
     document = catalog_item(1, 1)
-    done = 0
-    deadline = time.perf_counter() + seconds
 
-    async def loop(caller: int) -> None:
-        nonlocal done
-        number = 0
-        while time.perf_counter() < deadline:
-            await table.put_item(Item={**document, "id": f"cap-{caller}-{number % 50}"})
-            done += 1
-            number += 1
+    async def put(caller: int, number: int) -> int:
+        await table.put_item(Item={**document, "id": f"cap-{caller}-{number % 50}"})
+        return 1
 
-    started = time.perf_counter()
-    await asyncio.gather(*(loop(c) for c in range(callers)))
-    return done / (time.perf_counter() - started)
+    return await closed_loop_rate(callers, seconds, put)
 
 
 async def steady_load(table: grid.Table, rate: float, seconds: float, prefix: str) -> dict[str, float]:
@@ -119,9 +112,9 @@ async def run_subscribers(
     follows = [s.follow.remote(client.namespace, table.name, expected, seconds + 30) for s in subscribers]
     while not all(await asyncio.gather(*(s.is_ready.remote() for s in subscribers))):
         await asyncio.sleep(0.05)
-    cpu_start = cpu_busy_fraction_since()
+    cpu_start = cpu_times()
     acked = await steady_load(table, rate, seconds, prefix)
-    busy = cpu_busy_fraction_since(cpu_start)
+    busy = cpu_busy_fraction(cpu_start, cpu_times())
     arrivals = await asyncio.gather(*follows)
     lags = [seen[key][0] - acked[key] for seen in arrivals for key in acked if key in seen]
     commit_lags = [seen[key][0] - seen[key][1] for seen in arrivals for key in acked if key in seen]

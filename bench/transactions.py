@@ -14,13 +14,13 @@ import argparse
 import asyncio
 import json
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvloop
 
 import grid
+from bench._common import closed_loop_rate
 from tests.seed import CATALOG_TABLE, catalog_item
 
 ACCOUNTS = {
@@ -29,24 +29,6 @@ ACCOUNTS = {
     "BillingMode": "PAY_PER_REQUEST",
     "GridSettings": {"Partitions": 4},
 }
-
-
-async def rate(callers: int, seconds: float, operation: Callable[[int, int], Awaitable[int]]) -> float:
-    """Units per second done by ``callers`` loops of ``operation(caller, round) -> units``."""
-    done = 0
-    deadline = time.perf_counter() + seconds
-
-    async def loop(caller: int) -> None:
-        nonlocal done
-        number = 0
-        while time.perf_counter() < deadline:
-            units = await operation(caller, number)  # not `done += await ...`: that reads `done` before awaiting
-            done += units
-            number += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(loop(c) for c in range(callers)))
-    return done / (time.perf_counter() - started)
 
 
 def transfer_items(table: str, ids: list[str]) -> list[dict[str, Any]]:
@@ -89,11 +71,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     await batch.put_item(Item={**seed, "customer_id": 10_000 + caller, "sku": f"b{number}-{n}"})
             return 250
 
-        await rate(args.callers, 1.0, put)  # warm-up
-        put_rate = await rate(args.callers, args.seconds, put)
-        two = await rate(args.callers, args.seconds, transaction(2))
-        ten = await rate(args.callers, args.seconds, transaction(10))
-        loaded = await rate(max(1, args.callers // 8), args.seconds, bulk)
+        await closed_loop_rate(args.callers, 1.0, put)  # warm-up
+        put_rate = await closed_loop_rate(args.callers, args.seconds, put)
+        two = await closed_loop_rate(args.callers, args.seconds, transaction(2))
+        ten = await closed_loop_rate(args.callers, args.seconds, transaction(10))
+        loaded = await closed_loop_rate(max(1, args.callers // 8), args.seconds, bulk)
         found = await client.batch_get_item(RequestItems={"accounts": {"Keys": [{"id": i} for i in ids[:100]]}})
         total = sum(item["balance"] for item in found["Responses"]["accounts"])
         assert total == 100 * 1000, "transfers must keep the total"
