@@ -76,15 +76,16 @@ def _as_grid_error(error: Exception) -> Exception:
     """Ray's errors as grid's: the actor's own ``GridError``, else unavailable or internal."""
     from ray import exceptions as ray_errors
 
-    if isinstance(error, GridError):
-        return error
-    if isinstance(error, (ray_errors.RayActorError, ray_errors.ActorUnavailableError)):
-        return PartitionUnavailableError(f"Actor unavailable: {error.__class__.__name__}")
     if isinstance(error, ray_errors.RayTaskError):
+        # First: Ray may raise a class that is both its wrapper and the actor's error.
         cause = error.cause if isinstance(getattr(error, "cause", None), BaseException) else None
         if isinstance(cause, GridError):
             return cause
         return InternalServerError(f"Internal error in actor: {cause or error}")
+    if isinstance(error, GridError):
+        return error
+    if isinstance(error, (ray_errors.RayActorError, ray_errors.ActorUnavailableError)):
+        return PartitionUnavailableError(f"Actor unavailable: {error.__class__.__name__}")
     if isinstance(error, ray_errors.RaySystemError):
         return PartitionUnavailableError(f"Ray system error: {error}")
     return error

@@ -66,6 +66,8 @@ class GridError(Exception):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            return  # not an error of its own: e.g. the class Ray derives to wrap an actor's error
         if cls.code in _REGISTRY and _REGISTRY[cls.code] is not cls:
             raise TypeError(f"error code {cls.code!r} is registered twice")
         _REGISTRY[cls.code] = cls

@@ -67,6 +67,17 @@ def test_a_code_cannot_be_registered_twice() -> None:
     assert error_class_for_code("ValidationException") is ValidationException
 
 
+def test_a_class_that_only_wraps_an_error_registers_nothing() -> None:
+    """Ray derives a class from an actor's error and its own RayTaskError; that must work."""
+
+    class Wrapper(Exception):
+        pass
+
+    wrapped = type("RayTaskError(ValidationException)", (Wrapper, ValidationException), {})
+    assert issubclass(wrapped, ValidationException) and wrapped.code == "ValidationException"
+    assert error_class_for_code("ValidationException") is ValidationException
+
+
 @pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])
 @pytest.mark.parametrize("code", CODES)
 def test_every_error_pickles_intact(code: str, dumps: object) -> None:
