@@ -9,6 +9,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 
+def fixed_partitions(count: int) -> dict[str, Any]:
+    """``GridSettings`` for a benchmark table that keeps ``count`` partitions all run long.
+
+    Benchmark loads pass DynamoDB's per-partition limits, so tables would otherwise split
+    (and later merge) by themselves mid-measurement.
+    """
+    return {"Partitions": count, "MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9}
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

@@ -21,17 +21,15 @@ from typing import Any
 import uvloop
 
 import grid
+from bench._common import fixed_partitions
 from bench.throughput import ITEMS, run_callers
 from grid._transport import call
 from tests.seed import CATALOG_TABLE, catalog_item
 
-# Keep the partition count the benchmark sets: no automatic splits past DynamoDB's limits.
-FIXED = {"MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9}
-
 
 async def split_and_merge_seconds_per_gb(client: grid.Grid, items: int) -> dict[str, float]:
     """Split a loaded partition in two, then merge the halves back: each timed, per GB moved."""
-    table = await client.create_table(TableName="split", **CATALOG_TABLE, GridSettings={"Partitions": 1, **FIXED})
+    table = await client.create_table(TableName="split", **CATALOG_TABLE, GridSettings=fixed_partitions(1))
     async with table.batch_writer() as batch:
         for number in range(items):
             await batch.put_item(Item=catalog_item(number // 4, number))
@@ -60,7 +58,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with grid.connect(namespace=f"bench-partitions-{random.randrange(1 << 30):x}") as client:
         for count in args.partitions:
             table = await client.create_table(
-                TableName=f"parts-{count}", **CATALOG_TABLE, GridSettings={"Partitions": count, **FIXED}
+                TableName=f"parts-{count}", **CATALOG_TABLE, GridSettings=fixed_partitions(count)
             )
             await asyncio.gather(*(table.put_item(Item=item) for item in ITEMS))
             await run_callers(table, 1000, 1.0)  # warm-up

@@ -27,15 +27,13 @@ import ray  # noqa: E402
 import uvloop  # noqa: E402
 
 import grid  # noqa: E402
-from bench._common import closed_loop_rate, cpu_busy_fraction, cpu_times, percentile  # noqa: E402
+from bench._common import closed_loop_rate, cpu_busy_fraction, cpu_times, fixed_partitions, percentile  # noqa: E402
 from tests.seed import catalog_item  # noqa: E402
 
 TABLE: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
     "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
     "BillingMode": "PAY_PER_REQUEST",
-    # A fixed partition count (--partitions): no automatic splits mid-run.
-    "GridSettings": {"MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9},
     "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
 }
 
@@ -137,8 +135,7 @@ async def run_subscribers(
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with grid.connect(namespace=f"bench-streams-{random.randrange(1 << 30):x}") as client:
-        settings = {**TABLE["GridSettings"], "Partitions": args.partitions}
-        table = await client.create_table(TableName="events", **{**TABLE, "GridSettings": settings})
+        table = await client.create_table(TableName="events", **TABLE, GridSettings=fixed_partitions(args.partitions))
         write_capacity = await capacity(table, args.seconds)
         rate = write_capacity * args.load
         results = [await run_subscribers(client, table, count, rate, args.seconds) for count in args.subscribers]

@@ -20,7 +20,7 @@ from typing import Any
 import uvloop
 
 import grid
-from bench._common import ray_round_trip, summarize
+from bench._common import fixed_partitions, ray_round_trip, summarize
 from tests.seed import CATALOG_TABLE, catalog_item
 
 CUSTOMERS = 2500
@@ -56,7 +56,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         table = await client.create_table(
             TableName="catalog",
             **CATALOG_TABLE,
-            GridSettings={"Partitions": 4, "MaxPartitionWriteUnits": 1e9, "MaxPartitionReadUnits": 1e9},
+            GridSettings=fixed_partitions(4),
         )
         await asyncio.gather(*(table.put_item(Item=item) for item in ITEMS))
         round_trip = await ray_round_trip()

@@ -20,14 +20,14 @@ from typing import Any
 import uvloop
 
 import grid
-from bench._common import closed_loop_rate
+from bench._common import closed_loop_rate, fixed_partitions
 from tests.seed import CATALOG_TABLE, catalog_item
 
 ACCOUNTS = {
     "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
     "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
     "BillingMode": "PAY_PER_REQUEST",
-    "GridSettings": {"Partitions": 4},
+    "GridSettings": fixed_partitions(4),
 }
 
 
@@ -48,7 +48,7 @@ def transfer_items(table: str, ids: list[str]) -> list[dict[str, Any]]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     async with grid.connect(namespace=f"bench-tx-{random.randrange(1 << 30):x}") as client:
         accounts = await client.create_table(TableName="accounts", **ACCOUNTS)
-        catalog = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings={"Partitions": 4})
+        catalog = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings=fixed_partitions(4))
         ids = [f"acct-{n}" for n in range(args.callers * 10)]
         await asyncio.gather(*(accounts.put_item(Item={"id": i, "balance": 1000}) for i in ids))
         seed = catalog_item(1, 1)
