@@ -7,6 +7,11 @@ threads is held back by its own GIL), and with raw HTTP requests from one asynci
 client: operations per second and p99 latency, and grid's throughput as a multiple of
 moto's.
 
+The same load against ``bench.null_endpoint``, a server that answers ``{}`` at once,
+gives the ceiling: what this load generator reaches on this machine when the server
+costs nothing. ``ceiling_over_moto`` is then the highest ratio over moto that any
+server could show here, and ``grid_share_of_ceiling`` how close grid comes to it.
+
     python -m bench.http --seconds 5
 """
 
@@ -212,10 +217,20 @@ def main() -> None:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], moto_url + "/moto-api/"
     ):
         results["moto"] = measure(moto_url, args.seconds, args.processes)
-    results["grid_over_moto"] = {
-        name: results["grid"][name]["ops_per_second"] / results["moto"][name]["ops_per_second"]
-        for name in results["grid"]
-    }
+    null_port = free_port()
+    null_url = f"http://127.0.0.1:{null_port}"
+    with server([sys.executable, "-m", "bench.null_endpoint", "--port", str(null_port)], null_url + "/health"):
+        results["null"] = measure(null_url, args.seconds, args.processes)
+
+    def ratio(over: str, under: str) -> dict[str, float]:
+        return {
+            name: results[over][name]["ops_per_second"] / results[under][name]["ops_per_second"]
+            for name in results[over]
+        }
+
+    results["grid_over_moto"] = ratio("grid", "moto")
+    results["ceiling_over_moto"] = ratio("null", "moto")
+    results["grid_share_of_ceiling"] = ratio("grid", "null")
     print(json.dumps(results, indent=2))
 
 
