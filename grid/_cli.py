@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         try:
             uvloop.run(serve(args))
-        except ValueError as error:
+        except (ValueError, OSError) as error:  # bad arguments, an unreadable file, a port in use
             print(f"grid serve: {error}", file=sys.stderr)
             return 2
     return 0

@@ -146,15 +146,22 @@ def test_grid_serve_with_a_credentials_file(signed_server: str) -> None:
     assert failure.value.response["Error"]["Code"] == "InvalidSignatureException"
 
 
+def run_serve(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``grid serve`` with ``arguments``, expected to refuse them before it starts Ray."""
+    command = [sys.executable, "-m", "grid._cli", "serve", *arguments]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
 def test_development_mode_refuses_to_bind_beyond_loopback() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "grid._cli", "serve", "--host", "0.0.0.0", "--allow-any-credentials"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    completed = run_serve("--host", "0.0.0.0", "--allow-any-credentials")
     assert completed.returncode == 2 and "loopback" in completed.stderr
+
+
+def test_an_unreadable_credentials_file_is_a_clear_error(tmp_path: Path) -> None:
+    completed = run_serve("--credentials", str(tmp_path / "missing"))
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("grid serve: ") and "missing" in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
 def post(url: str, operation: str, body: bytes) -> tuple[int, dict[str, Any]]:
