@@ -201,6 +201,87 @@ async def test_aioboto3_and_legacy_parameters(endpoint: str) -> None:
         await table.delete()
 
 
+async def test_boto3_waiters_paginators_and_the_other_item_calls(endpoint: str) -> None:
+    """What SDK code leans on beyond single calls: waiters, paginators, UpdateTable, DeleteItem,
+    BatchWriteItem, TransactGetItems, legacy ScanFilter with ConditionalOperator, and the old
+    item on a failed condition."""
+    client = boto3.client("dynamodb", **client_options(endpoint))
+    name = table_name()
+    await in_thread(client.create_table, TableName=name, **CATALOG_TABLE)
+    await in_thread(client.get_waiter("table_exists").wait, TableName=name, WaiterConfig={"Delay": 1})
+
+    def key(number: int) -> dict[str, Any]:
+        return {"customer_id": {"N": "3"}, "sku": {"S": f"3/C{number:08d}"}}
+
+    puts = [{"PutRequest": {"Item": {**key(n), "n": {"N": str(n)}}}} for n in range(25)]
+    written = await in_thread(client.batch_write_item, RequestItems={name: puts})
+    assert written["UnprocessedItems"] == {}
+    written = await in_thread(
+        client.batch_write_item,
+        RequestItems={
+            name: [{"DeleteRequest": {"Key": key(24)}}, {"PutRequest": {"Item": {**key(25), "n": {"N": "25"}}}}]
+        },
+    )
+    assert written["UnprocessedItems"] == {}
+
+    def query_pages() -> list[int]:
+        pages = client.get_paginator("query").paginate(
+            TableName=name,
+            KeyConditionExpression="customer_id = :c",
+            ExpressionAttributeValues={":c": {"N": "3"}},
+            PaginationConfig={"PageSize": 7},
+        )
+        return [int(item["n"]["N"]) for page in pages for item in page["Items"]]
+
+    assert await in_thread(query_pages) == [*range(24), 25]
+
+    def legacy_scan() -> list[int]:
+        pages = client.get_paginator("scan").paginate(
+            TableName=name,
+            ScanFilter={
+                "n": {"AttributeValueList": [{"N": "2"}], "ComparisonOperator": "LT"},
+                "sku": {"AttributeValueList": [{"S": "3/C00000020"}], "ComparisonOperator": "GE"},
+            },
+            ConditionalOperator="OR",
+            PaginationConfig={"PageSize": 5},
+        )
+        return sorted(int(item["n"]["N"]) for page in pages for item in page["Items"])
+
+    assert await in_thread(legacy_scan) == [0, 1, 20, 21, 22, 23, 25]
+    deleted = await in_thread(client.delete_item, TableName=name, Key=key(0), ReturnValues="ALL_OLD")
+    assert deleted["Attributes"] == {**key(0), "n": {"N": "0"}}
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException) as failure:
+        await in_thread(
+            client.delete_item,
+            TableName=name,
+            Key=key(1),
+            ConditionExpression="n = :nine",
+            ExpressionAttributeValues={":nine": {"N": "9"}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    assert failure.value.response["Item"] == {**key(1), "n": {"N": "1"}}
+    got = await in_thread(
+        client.transact_get_items,
+        TransactItems=[
+            {"Get": {"TableName": name, "Key": key(1), "ProjectionExpression": "n"}},
+            {"Get": {"TableName": name, "Key": key(0)}},
+        ],
+    )
+    assert got["Responses"] == [{"Item": {"n": {"N": "1"}}}, {}]
+    updated = await in_thread(
+        client.update_table,
+        TableName=name,
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 50, "WriteCapacityUnits": 20},
+    )
+    throughput = updated["TableDescription"]["ProvisionedThroughput"]
+    assert (throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]) == (50, 20)
+    described = await in_thread(client.describe_table, TableName=name)
+    assert described["Table"]["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
+    await in_thread(client.delete_table, TableName=name)
+    await in_thread(client.get_waiter("table_not_exists").wait, TableName=name, WaiterConfig={"Delay": 1})
+
+
 async def test_streams_protocol(endpoint: str, grid_client: grid.Grid) -> None:
     client = boto3.client("dynamodb", **client_options(endpoint))
     streams = boto3.client("dynamodbstreams", **client_options(endpoint))
