@@ -23,7 +23,12 @@ MAX_CONCURRENCY = 1000
 
 
 def get_or_start_router(namespace: str) -> Any:
-    """The router of ``namespace``, started if this is the grid's first client."""
+    """The router of ``namespace``, started if this is the grid's first client.
+
+    Ray restarts it whenever it dies; the new one reads its catalog back. Calls
+    that were running when it died fail (as unavailable); none is retried, since
+    creating or deleting a table twice is not the same as once.
+    """
     from actors.router import RouterActor  # the router itself starts partitions through here
 
     return (
@@ -35,6 +40,7 @@ def get_or_start_router(namespace: str) -> Any:
             get_if_exists=True,
             num_cpus=0,
             max_concurrency=MAX_CONCURRENCY,
+            max_restarts=-1,
         )
         .remote(namespace)
     )

@@ -59,10 +59,14 @@ class PartitionActor:
         map_version: int,
         grid_namespace: str = "grid",
         retention: RetentionPolicy | None = None,
+        awaiting_items: bool = False,
     ) -> None:
         self.table_name = table_name
         self.partition_id = partition_id
         self.namespace = grid_namespace
+        # A split's new partition, until the items of its range arrive: a router restarted
+        # before then stops it (the old partition still has them).
+        self.awaiting_items = awaiting_items
         self.store = PartitionStore(
             key_schema=key_schema,
             low=low,
@@ -162,6 +166,7 @@ class PartitionActor:
         self.store.ingest(entries)
         if parent_shard_id is not None:
             self.store.log.shards[0].parents = (parent_shard_id,)
+        self.awaiting_items = False
 
     async def retire(self, map_version: int) -> tuple[list[tuple[bytes, bytes]], str]:
         """Hand over every item to the lower neighbour (a merge); answers them and the shard that closed.
@@ -177,6 +182,16 @@ class PartitionActor:
         """Own a range handed over again: its receiver failed (a split's new actor, a merge's neighbour)."""
         self.store.take_back(entries, high, map_version, self._next_shard_id())
         self._wake_log_readers()
+
+    async def release_hand_over(self) -> None:
+        """The last split's receiver holds its items and the new map is published."""
+        self.store.release_hand_over()
+
+    async def undo_hand_over(self) -> bool:
+        """Own again what the last split or merge handed over: a restarted router found the move cut short."""
+        undone = self.store.undo_hand_over(self._next_shard_id())
+        self._wake_log_readers()
+        return undone
 
     async def absorb_upper(
         self, entries: list[tuple[bytes, bytes]], high: int, map_version: int, other_parent: str
@@ -257,6 +272,7 @@ class PartitionActor:
         return {
             "partition_id": self.partition_id,
             "node_id": node_id,
+            "awaiting_items": self.awaiting_items,
             **self.store.stats(),
             "consumed_read_units": totals.read_units,
             "consumed_write_units": totals.write_units,

@@ -66,6 +66,19 @@ class PlannedWrite:
     result: WriteResult
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandOver:
+    """Items this partition handed over, kept until the move is known to be complete.
+
+    Undoing it gives the partition back the items, the range up to ``high`` and the
+    map version it had before.
+    """
+
+    entries: list[tuple[bytes, bytes]]
+    high: int
+    map_version: int
+
+
 class PartitionStore:
     """Items, sorted key index and change log of the hash range ``[low, high)``."""
 
@@ -94,6 +107,9 @@ class PartitionStore:
         self.locks: dict[bytes, Any] = {}
         # Items a snapshot read holds (TransactGetItems under contention): writes wait them out.
         self.read_locks: dict[bytes, set[str]] = {}
+        # The last split or merge's items, until the router says the receiver holds them:
+        # a router that dies mid-move can then put them back (they are shared, not copied).
+        self.hand_over: HandOver | None = None
 
     # -- single-item operations -------------------------------------------------
 
@@ -325,6 +341,7 @@ class PartitionStore:
         if not self.low < at < self.high:
             raise ValidationException("split point outside the partition's range")
         entries = self._hand_over_from(at)
+        self.hand_over = HandOver(entries=entries, high=self.high, map_version=self.map_version)
         self.high = at
         self.map_version = map_version
         if child_shard_id is not None:
@@ -338,6 +355,7 @@ class PartitionStore:
         names it as a parent. The log itself stays readable.
         """
         entries = self._hand_over_from(self.low)
+        self.hand_over = HandOver(entries=entries, high=self.high, map_version=self.map_version)
         self.high = self.low  # owns no hash: every request is refused as moved
         self.map_version = map_version
         self.log.close_shard()
@@ -377,6 +395,19 @@ class PartitionStore:
         self.high = high
         self.map_version = map_version  # the map that was never published is forgotten
         self.log.open_shard(child_shard_id)
+        self.hand_over = None
+
+    def release_hand_over(self) -> None:
+        """The receiver holds the items and the new map is out: forget them."""
+        self.hand_over = None
+
+    def undo_hand_over(self, child_shard_id: str) -> bool:
+        """Take back the kept hand-over (its move was cut short); False if none is kept."""
+        if self.hand_over is None:
+            return False
+        kept = self.hand_over
+        self.take_back(kept.entries, kept.high, kept.map_version, child_shard_id)
+        return True
 
     def _hand_over_from(self, at: int) -> list[tuple[bytes, bytes]]:
         """Remove and return the items at hashes ``>= at``, unless a transaction holds one of them."""
@@ -399,11 +430,13 @@ class PartitionStore:
                 self._stored_bytes += len(data) - len(self._items[key])
             self._items[key] = data
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         return {
             "item_count": len(self._items),
             "size_bytes": self._stored_bytes,
             "low": self.low,
             "high": self.high,
+            "map_version": self.map_version,
+            "hand_over": (self.hand_over.high, self.hand_over.map_version) if self.hand_over else None,
             "last_sequence": self.log.last_sequence,
         }

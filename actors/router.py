@@ -4,12 +4,17 @@ It owns metadata, never traffic: clients fetch a table's map once, cache it and 
 partitions directly. Catalog changes are decided synchronously (no await between
 check and update), so two concurrent ``create_table`` calls for one name cannot
 both succeed.
+
+Every catalog change is also written to a ``CatalogStore``. Ray restarts a router
+that dies, and the new one serves the same tables: their records from the store,
+their partition maps from what the live partitions say they own (``_recover``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,8 +23,10 @@ from typing import Any
 
 import ray
 
+from actors.catalog import CatalogStore, RayKeyValue, TableRecord, TableStream
 from actors.launch import start_partition, start_stream
-from actors.table_monitor import PartitionLimits, TableMonitor
+from actors.recovery import grid_actor_names, recover_table, stop_unrecorded_partitions
+from actors.table_monitor import PartitionLimits, Scaling, TableMonitor
 from grid._autoscaling import TargetTracker
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._schema import MAX_PARTITIONS, GridSettings, StreamSpecification, TableSpec, billing_settings
@@ -33,18 +40,9 @@ from grid.errors import (
 
 __all__ = ["RouterActor"]
 
+log = logging.getLogger("grid.router")
+
 RETIRED_PARTITION_GRACE_SECONDS = 2.0  # a merged-away partition answers calls already sent, then stops
-
-
-@dataclass(slots=True, kw_only=True)
-class TableStream:
-    """One stream of a table: its stream actor and how DynamoDB Streams names it."""
-
-    view_type: str
-    label: str
-    arn: str
-    handle: Any
-    status: str = "ENABLED"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -62,11 +60,14 @@ class TableEntry:
 
 
 class RouterActor:
-    def __init__(self, namespace: str) -> None:
+    # Ray awaits an async actor's __init__ before it delivers any call (mypy knows no such thing).
+    async def __init__(self, namespace: str, catalog: CatalogStore | None = None) -> None:  # type: ignore[misc]
         self._namespace = namespace
         self._tables: dict[str, TableEntry] = {}
         self._split_lock = asyncio.Lock()  # one split or merge at a time
         self._background: set[asyncio.Task[None]] = set()
+        self._catalog = catalog if catalog is not None else CatalogStore(RayKeyValue(namespace))
+        await self._recover()  # Ray holds calls back until a restarted router knows its tables again
 
     async def ping(self) -> str:
         return self._namespace
@@ -103,6 +104,7 @@ class RouterActor:
         if stream is not None and StreamSpecification.from_params(stream).enabled:
             await self._enable_stream(entry, StreamSpecification.from_params(stream))
         entry.status = "ACTIVE"
+        self._save(entry)
         return await self._describe(entry)
 
     async def update_table(self, name: str, params: dict[str, Any]) -> dict[str, Any] | GridError:
@@ -142,6 +144,8 @@ class RouterActor:
                 await self._update_grid_settings(entry, params["GridSettings"])
         except GridError as error:
             return error
+        finally:
+            self._save(entry)  # what changed before a failure stays changed
         return await self._describe(entry)
 
     async def _update_grid_settings(self, entry: TableEntry, raw: Any) -> None:
@@ -180,6 +184,7 @@ class RouterActor:
     def _start_monitor(self, entry: TableEntry) -> None:
         async def apply(read: int, write: int) -> None:
             entry.spec = replace(entry.spec, provisioned_throughput=(read, write))
+            self._save(entry)
             await self._provision(entry)
 
         def provisioned() -> tuple[int, int] | None:
@@ -247,9 +252,11 @@ class RouterActor:
             for index_update in params.get("GlobalSecondaryIndexUpdates") or []:
                 index_name = index_update.get("IndexName") if isinstance(index_update, dict) else None
                 return ResourceNotFoundException(f"The table does not have the specified index: {index_name}")
+            scaling.enabled = True
         except GridError as error:
             return error
-        scaling.enabled = True
+        finally:
+            self._save(entry)  # what changed before a failure stays changed
         return await self.describe_table_replica_auto_scaling(name)
 
     async def describe_table_replica_auto_scaling(self, name: str) -> dict[str, Any] | GridError:
@@ -346,6 +353,7 @@ class RouterActor:
         entry.status = "DELETING"
         description = await self._describe(entry)
         del self._tables[name]
+        self._catalog.delete(name)  # first: a router restarted from here on must not bring the table back
         assert entry.partition_map is not None
         for partition in entry.partition_map.ranges:
             ray.kill(partition.handle, no_restart=True)
@@ -401,7 +409,9 @@ class RouterActor:
                 return ValidationException("split point outside the partition's range")
             version = current.version + 1
             new_id = f"p{len(current.ranges)}-{uuid.uuid4().hex[:8]}"
-            handle = self._start_partition(entry.spec, new_id, at, source.high, map_version=version)
+            handle = self._start_partition(
+                entry.spec, new_id, at, source.high, map_version=version, awaiting_items=True
+            )
             try:
                 await handle.ready.remote()
                 moved, closed_shard = await _when_unlocked(lambda: source.handle.split_off.remote(at, version))
@@ -418,6 +428,7 @@ class RouterActor:
                     ray.kill(handle, no_restart=True)
                 raise
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
+            await source.handle.release_hand_over.remote()  # until now, a restarted router would undo the split
             await self._provision(entry)  # each partition's share of the throughput changed
             return entry.partition_map
 
@@ -489,9 +500,53 @@ class RouterActor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    # -- the catalog's record, and recovery ------------------------------------------
+
+    def _save(self, entry: TableEntry) -> None:
+        """Write ``entry``'s record (a short blocking call to the store: catalog changes are rare)."""
+        scaling = entry.monitor.scaling if entry.monitor is not None else Scaling()
+        record = TableRecord(
+            spec=entry.spec,
+            streams=tuple(replace(stream, handle=None) for stream in entry.streams),
+            read_scaling=scaling.read.settings,
+            write_scaling=scaling.write.settings,
+            auto_scaling_enabled=scaling.enabled,
+        )
+        self._catalog.save(record)
+
+    async def _recover(self) -> None:
+        """Serve the tables a dead router served: records from the store, maps from the partitions.
+
+        A table one of whose partitions died is not served, and the log says so.
+        Partitions of tables without a record (a create or delete cut short) are stopped.
+        """
+        records = self._catalog.load()
+        if not records:
+            return
+        names = grid_actor_names(self._namespace)
+        for record in records:
+            recovered = await recover_table(record, self._namespace, names)
+            if recovered is None:
+                continue
+            entry = TableEntry(
+                spec=record.spec, status="ACTIVE", partition_map=recovered.partition_map, streams=recovered.streams
+            )
+            self._tables[record.spec.name] = entry
+            self._start_monitor(entry)
+            assert entry.monitor is not None
+            entry.monitor.scaling = Scaling(
+                read=TargetTracker(record.read_scaling),
+                write=TargetTracker(record.write_scaling),
+                enabled=record.auto_scaling_enabled,
+            )
+        stop_unrecorded_partitions(records, self._namespace, names)
+        log.warning("router restarted: serving %d table(s) again", len(self._tables))
+
     # -- helpers ---------------------------------------------------------------------
 
-    def _start_partition(self, spec: TableSpec, partition_id: str, low: int, high: int, *, map_version: int) -> Any:
+    def _start_partition(
+        self, spec: TableSpec, partition_id: str, low: int, high: int, *, map_version: int, awaiting_items: bool = False
+    ) -> Any:
         return start_partition(
             self._namespace,
             table_id=spec.table_id,
@@ -503,6 +558,7 @@ class RouterActor:
             high=high,
             map_version=map_version,
             grid_namespace=self._namespace,
+            awaiting_items=awaiting_items,
         )
 
     async def _describe(self, entry: TableEntry) -> dict[str, Any]:

@@ -306,7 +306,12 @@ class StreamActor:
         self._partitions.pop(partition_id, None)  # only now: until archived, readers still read its log
 
     async def restore_partition(self, partition_id: str, handle: Any) -> None:
-        """A merge failed after ``retire_partition``: the partition writes again, in a new child shard."""
+        """A merge failed after ``retire_partition``: the partition writes again, in a new child shard.
+
+        Without ``retire_partition`` before, nothing changes: its pump still reads it.
+        """
+        if partition_id not in self._retired:
+            return
         self._retired.discard(partition_id)
         self._partitions.pop(partition_id, None)
         await self._add_partition(partition_id, handle, floor=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -31,6 +32,9 @@ from grid.errors import GridError, PartitionMovedError, PartitionUnavailableErro
 __all__ = ["Grid", "connect"]
 
 T = TypeVar("T")
+
+# How long router calls are tried again while Ray restarts a router that died.
+ROUTER_RESTART_SECONDS = 30.0
 
 
 class GridState(enum.Enum):
@@ -134,7 +138,7 @@ class Grid:
             raise RuntimeError("this Grid is closed; connect again")
         if self._state is GridState.NEW:
             self._transport.open()
-            await call(self._transport.router.ping)
+            await self._ask_router("ping")
             self._state = GridState.OPEN
         return self
 
@@ -179,7 +183,7 @@ class Grid:
         """Create a table (DynamoDB's parameters, plus ``GridSettings``); returns it ACTIVE."""
         self._check_open()
         TableSpec.from_create_params(params)  # fail fast, before any Ray call
-        await call(self._transport.router.create_table, dict(params))
+        await self._ask_router("create_table", dict(params))
         return self.Table(params["TableName"])
 
     def Table(self, name: str) -> Table:  # noqa: N802 - boto3's resource spells it so
@@ -190,14 +194,14 @@ class Grid:
     async def delete_table(self, **params: Any) -> dict[str, Any]:
         self._check_open()
         name = self._table_name_param(params)
-        description = await call(self._transport.router.delete_table, name)
+        description = await self._ask_router("delete_table", name)
         self._forget(name)
         return {"TableDescription": description}
 
     async def describe_table(self, **params: Any) -> dict[str, Any]:
         self._check_open()
         name = self._table_name_param(params)
-        return {"Table": await call(self._transport.router.describe_table, name)}
+        return {"Table": await self._ask_router("describe_table", name)}
 
     async def update_table(self, **params: Any) -> dict[str, Any]:
         """Change a table online: ``StreamSpecification`` (enable or disable its stream),
@@ -206,7 +210,7 @@ class Grid:
         """
         self._check_open()
         name = check_table_name(params.get("TableName"))
-        description = await call(self._transport.router.update_table, name, dict(params))
+        description = await self._ask_router("update_table", name, dict(params))
         if name in self._routes:
             await self._refresh_route(name, stale_version=None)  # this client routes by the new map at once
         return {"TableDescription": description}
@@ -220,15 +224,13 @@ class Grid:
         """
         self._check_open()
         name = check_table_name(params.get("TableName"))
-        answer: dict[str, Any] = await call(
-            self._transport.router.update_table_replica_auto_scaling, name, dict(params)
-        )
+        answer: dict[str, Any] = await self._ask_router("update_table_replica_auto_scaling", name, dict(params))
         return answer
 
     async def describe_table_replica_auto_scaling(self, **params: Any) -> dict[str, Any]:
         self._check_open()
         name = self._table_name_param(params)
-        answer: dict[str, Any] = await call(self._transport.router.describe_table_replica_auto_scaling, name)
+        answer: dict[str, Any] = await self._ask_router("describe_table_replica_auto_scaling", name)
         return answer
 
     async def table_metrics(self, *, TableName: str, Since: float | None = None) -> dict[str, Any]:  # noqa: N803
@@ -241,7 +243,7 @@ class Grid:
         throttled requests, ``ItemCount``, ``SizeBytes``).
         """
         self._check_open()
-        samples = await call(self._transport.router.table_metrics, check_table_name(TableName), Since)
+        samples = await self._ask_router("table_metrics", check_table_name(TableName), Since)
         return {"Samples": samples}
 
     # -- DynamoDB Streams ------------------------------------------------------------------
@@ -270,7 +272,7 @@ class Grid:
         limit = params.get("Limit", 100)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
             raise ValidationException("Limit must be an integer from 1 to 100")
-        return await call(self._transport.router.list_tables, params.get("ExclusiveStartTableName"), limit)
+        return await self._ask_router("list_tables", params.get("ExclusiveStartTableName"), limit)
 
     @staticmethod
     def _table_name_param(params: dict[str, Any]) -> str:
@@ -354,7 +356,7 @@ class Grid:
 
     async def _fetch_route(self, name: str) -> TableRoute:
         try:
-            spec, partition_map = await call(self._transport.router.get_table, name)
+            spec, partition_map = await self._ask_router("get_table", name)
         except GridError:
             self._forget(name)
             raise
@@ -366,6 +368,26 @@ class Grid:
             route.batchers = {pid: b for pid, b in old.batchers.items() if pid in live}
         self._routes[name] = route
         return route
+
+    async def _ask_router(self, method: str, *args: Any) -> Any:
+        """Call the router, riding out its restart.
+
+        Ray restarts a router that dies, and the new one reads its catalog back; calls
+        meanwhile fail as unavailable and are tried again for up to
+        ``ROUTER_RESTART_SECONDS``, on a budget of their own (like map refreshes, this
+        is no fault of the caller's). A call that was running when the router died may
+        or may not have taken effect, as with any DynamoDB call retried after a 5xx.
+        """
+        deadline = time.monotonic() + ROUTER_RESTART_SECONDS
+        tries = 0
+        while True:
+            try:
+                return await call(getattr(self._transport.router, method), *args)
+            except PartitionUnavailableError:
+                tries += 1
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(min(0.5, 0.01 * 2**tries))
 
     def _forget(self, name: str) -> None:
         self._routes.pop(name, None)

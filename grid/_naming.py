@@ -13,6 +13,7 @@ __all__ = [
     "ledger_actor_name",
     "ledger_index",
     "partition_actor_name",
+    "partition_actor_prefix",
     "router_actor_name",
     "stream_actor_name",
 ]
@@ -27,7 +28,12 @@ def router_actor_name() -> str:
 
 
 def partition_actor_name(table_id: str, partition_id: str) -> str:
-    return f"grid-partition-{table_id}-{partition_id}"
+    return f"{partition_actor_prefix(table_id)}{partition_id}"
+
+
+def partition_actor_prefix(table_id: str | None = None) -> str:
+    """What the names of ``table_id``'s partition actors start with (of every table's, without it)."""
+    return "grid-partition-" if table_id is None else f"grid-partition-{table_id}-"
 
 
 def ledger_actor_name(index: int) -> str:

@@ -116,7 +116,7 @@ async def _stream(grid: Grid, arn: str, *, fresh: bool = False) -> dict[str, Any
     """
     info = grid._stream_info.get(arn)
     if info is None or fresh:
-        info = await call(grid._transport.router.get_stream, arn)
+        info = await grid._ask_router("get_stream", arn)
         grid._stream_info[arn] = info
     return info
 
@@ -220,7 +220,7 @@ async def list_streams(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
     table = params.get("TableName")
     if table is not None and not isinstance(table, str):
         raise ValidationException("TableName must be a string")
-    streams = await call(grid._transport.router.list_streams, table)
+    streams = await grid._ask_router("list_streams", table)
     start = params.get("ExclusiveStartStreamArn")
     if start is not None:
         arns = [s["StreamArn"] for s in streams]
