@@ -428,7 +428,9 @@ class RouterActor:
                     ray.kill(handle, no_restart=True)
                 raise
             entry.partition_map = current.with_split(partition_id, at, new_id, handle)
-            await source.handle.release_hand_over.remote()  # until now, a restarted router would undo the split
+            # Until now, a restarted router would undo the split. A source that died since
+            # has nothing left to release: the new map is out either way.
+            await asyncio.gather(source.handle.release_hand_over.remote(), return_exceptions=True)
             await self._provision(entry)  # each partition's share of the throughput changed
             return entry.partition_map
 
@@ -504,6 +506,8 @@ class RouterActor:
 
     def _save(self, entry: TableEntry) -> None:
         """Write ``entry``'s record (a short blocking call to the store: catalog changes are rare)."""
+        if self._tables.get(entry.spec.name) is not entry:
+            return  # deleted meanwhile (an update or auto scaling step finishing late): no record
         scaling = entry.monitor.scaling if entry.monitor is not None else Scaling()
         record = TableRecord(
             spec=entry.spec,
@@ -525,7 +529,11 @@ class RouterActor:
             return
         names = grid_actor_names(self._namespace)
         for record in records:
-            recovered = await recover_table(record, self._namespace, names)
+            try:
+                recovered = await recover_table(record, self._namespace, names)
+            except Exception:  # one table's trouble must not keep the router from serving the others
+                log.exception("table %s not recovered", record.spec.name)
+                continue
             if recovered is None:
                 continue
             entry = TableEntry(
