@@ -12,6 +12,7 @@ controller recovers from); ``MemoryKeyValue`` stands in for it in unit tests.
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -106,6 +107,8 @@ class MemoryKeyValue:
         return [value for key, value in sorted(self.data.items()) if key.startswith(prefix)]
 
 
+log = logging.getLogger("grid.router")
+
 _TABLE_PREFIX = b"table/"
 
 
@@ -122,7 +125,14 @@ class CatalogStore:
         self._kv.delete(_TABLE_PREFIX + table_name.encode("utf-8"))
 
     def load(self) -> list[TableRecord]:
-        return [pickle.loads(value) for value in self._kv.values(_TABLE_PREFIX)]
+        """Every record that reads back (one that does not is logged and skipped)."""
+        records = []
+        for value in self._kv.values(_TABLE_PREFIX):
+            try:
+                records.append(pickle.loads(value))
+            except Exception:  # noqa: BLE001 - a record written by an incompatible grid
+                log.exception("a catalog record does not read back; skipped")
+        return records
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,9 +164,12 @@ def recovery_plan(reports: Sequence[PartitionReport]) -> RecoveryPlan | None:
 
     A split or merge cut short by the router's death is finished if the receiver took
     the items (the ranges tile the ring), else undone: the partition that handed them
-    over kept them, and owns them again. A split's new partition that never got its
-    items is stopped either way. If no such reading tiles the ring (a partition died),
-    the table cannot be served as it was.
+    over kept them, and owns them again. A move is undone only when its receiver is
+    alive and provably never took the items (a split's new partition still awaiting
+    them; a merge's lower neighbour whose range still ends where the retired one's
+    began), so a kept hand-over can never roll back writes a receiver acknowledged.
+    A split's new partition that never got its items is stopped either way. If no
+    such reading tiles the ring (a partition died), the table cannot be served.
     """
     if not reports:
         return None
@@ -168,7 +181,7 @@ def recovery_plan(reports: Sequence[PartitionReport]) -> RecoveryPlan | None:
         retired = [r for r in settled if r.high <= r.low]
         release = [r for r in owning if r.hand_over is not None]
         return RecoveryPlan(ranges=owning, version=version, undo=[], release=release, stop=orphans + retired)
-    undo = [r for r in settled if r.hand_over is not None]
+    undo = [r for r in settled if r.hand_over is not None and _never_received(r, reports)]
     restored = [
         replace(r, high=r.hand_over[0], map_version=r.hand_over[1], hand_over=None) if r.hand_over else r
         for r in settled
@@ -178,6 +191,13 @@ def recovery_plan(reports: Sequence[PartitionReport]) -> RecoveryPlan | None:
         return None
     retired = [r for r in restored if r.high <= r.low]
     return RecoveryPlan(ranges=owning, version=version, undo=undo, release=[], stop=orphans + retired)
+
+
+def _never_received(giver: PartitionReport, reports: Sequence[PartitionReport]) -> bool:
+    """Whether the receiver of ``giver``'s kept hand-over is alive and did not take the items."""
+    if giver.high <= giver.low:  # retired by a merge: the lower neighbour has not grown over it
+        return any(r.low < giver.low == r.high for r in reports)
+    return any(r.awaiting_items and r.low == giver.high for r in reports)  # a split's new partition
 
 
 def _in_hash_order(reports: Iterable[PartitionReport]) -> list[PartitionReport]:

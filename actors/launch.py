@@ -26,8 +26,9 @@ def get_or_start_router(namespace: str) -> Any:
     """The router of ``namespace``, started if this is the grid's first client.
 
     Ray restarts it whenever it dies; the new one reads its catalog back. Calls
-    that were running when it died fail (as unavailable); none is retried, since
-    creating or deleting a table twice is not the same as once.
+    that were running when it died fail as unavailable and Ray does not retry them;
+    the client tries them again (``Grid._ask_router``), so a create that had taken
+    effect may then answer that the table exists, as a retried DynamoDB call may.
     """
     from actors.router import RouterActor  # the router itself starts partitions through here
 

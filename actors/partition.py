@@ -187,9 +187,9 @@ class PartitionActor:
         """The last split's receiver holds its items and the new map is published."""
         self.store.release_hand_over()
 
-    async def undo_hand_over(self) -> bool:
+    async def undo_hand_over(self, map_version: int) -> bool:
         """Own again what the last split or merge handed over: a restarted router found the move cut short."""
-        undone = self.store.undo_hand_over(self._next_shard_id())
+        undone = self.store.undo_hand_over(self._next_shard_id(), map_version)
         self._wake_log_readers()
         return undone
 

@@ -401,12 +401,16 @@ class PartitionStore:
         """The receiver holds the items and the new map is out: forget them."""
         self.hand_over = None
 
-    def undo_hand_over(self, child_shard_id: str) -> bool:
-        """Take back the kept hand-over (its move was cut short); False if none is kept."""
+    def undo_hand_over(self, child_shard_id: str, map_version: int) -> bool:
+        """Take back the kept hand-over (its move was cut short) under ``map_version``; False if none is kept.
+
+        The version goes on from the one the map is served with, never back: clients
+        and stream actors may have seen the move's version.
+        """
         if self.hand_over is None:
             return False
         kept = self.hand_over
-        self.take_back(kept.entries, kept.high, kept.map_version, child_shard_id)
+        self.take_back(kept.entries, kept.high, max(map_version, kept.map_version), child_shard_id)
         return True
 
     def _hand_over_from(self, at: int) -> list[tuple[bytes, bytes]]:

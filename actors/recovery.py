@@ -72,7 +72,7 @@ async def recover_table(record: TableRecord, namespace: str, actor_names: Sequen
         return None
     streams = _found_streams(record, namespace)
     for report in plan.undo:
-        await report.handle.undo_hand_over.remote()
+        await report.handle.undo_hand_over.remote(plan.version)
         if report.high <= report.low:  # a merge's retired partition: the streams read it again
             await asyncio.gather(
                 *(s.handle.restore_partition.remote(report.partition_id, report.handle) for s in streams),
@@ -93,7 +93,10 @@ def stop_unrecorded_partitions(records: Sequence[TableRecord], namespace: str, a
     known = tuple(partition_actor_prefix(record.spec.table_id) for record in records)
     for name in actor_names:
         if name.startswith(partition_actor_prefix()) and not name.startswith(known):
-            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+            try:
+                ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+            except ValueError:
+                continue  # gone already
 
 
 def _found_streams(record: TableRecord, namespace: str) -> list[TableStream]:

@@ -32,6 +32,7 @@ from grid._partition_map import PartitionMap, PartitionRange
 from grid._schema import MAX_PARTITIONS, GridSettings, StreamSpecification, TableSpec, billing_settings
 from grid.errors import (
     GridError,
+    InternalServerError,
     ResourceInUseException,
     ResourceNotFoundException,
     TransactionInProgressException,
@@ -43,6 +44,7 @@ __all__ = ["RouterActor"]
 log = logging.getLogger("grid.router")
 
 RETIRED_PARTITION_GRACE_SECONDS = 2.0  # a merged-away partition answers calls already sent, then stops
+HELD_TABLE_RETRY_SECONDS = 5.0  # how often a restarted router tries again to serve a table it could not
 
 
 @dataclass(slots=True, kw_only=True)
@@ -67,6 +69,8 @@ class RouterActor:
         self._split_lock = asyncio.Lock()  # one split or merge at a time
         self._background: set[asyncio.Task[None]] = set()
         self._catalog = catalog if catalog is not None else CatalogStore(RayKeyValue(namespace))
+        # Tables a restarted router could not serve yet (a partition unreachable): retried.
+        self._held: dict[str, TableRecord] = {}
         await self._recover()  # Ray holds calls back until a restarted router knows its tables again
 
     async def ping(self) -> str:
@@ -81,6 +85,8 @@ class RouterActor:
             return error
         if spec.name in self._tables:
             return ResourceInUseException(f"Table already exists: {spec.name}")
+        if spec.name in self._held:
+            return ResourceInUseException(f"Table already exists: {spec.name} (not served since the router restarted)")
         entry = TableEntry(spec=spec, status="CREATING")
         self._tables[spec.name] = entry
         ranges: list[PartitionRange] = []
@@ -343,6 +349,11 @@ class RouterActor:
         return ResourceNotFoundException(f"Requested resource not found: Stream: {arn} not found")
 
     async def delete_table(self, name: str) -> dict[str, Any] | GridError:
+        held = self._held.pop(name, None)
+        if held is not None:  # not served since a restart: its record and whatever partitions live go
+            self._catalog.delete(name)
+            stop_unrecorded_partitions(list(self._held.values()), self._namespace, grid_actor_names(self._namespace))
+            return held.spec.describe(status="DELETING")
         entry = self._tables.get(name)
         if entry is None or entry.status == "DELETING":
             return _not_found(name)
@@ -364,13 +375,15 @@ class RouterActor:
         return description
 
     async def describe_table(self, name: str) -> dict[str, Any] | GridError:
+        if name in self._held:
+            return _held_error(name)
         entry = self._tables.get(name)
         if entry is None:
             return _not_found(name)
         return await self._describe(entry)
 
     async def list_tables(self, exclusive_start: str | None = None, limit: int = 100) -> dict[str, Any]:
-        names = sorted(name for name, entry in self._tables.items() if entry.status != "DELETING")
+        names = sorted([name for name, entry in self._tables.items() if entry.status != "DELETING"] + list(self._held))
         if exclusive_start is not None:
             names = [name for name in names if name > exclusive_start]
         page = names[:limit]
@@ -381,6 +394,8 @@ class RouterActor:
 
     async def get_table(self, name: str) -> tuple[TableSpec, PartitionMap] | GridError:
         """The spec and current partition map of an ACTIVE table, for clients to cache."""
+        if name in self._held:
+            return _held_error(name)
         entry = self._tables.get(name)
         if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
             # Item operations say no more than this in DynamoDB (DescribeTable names the table).
@@ -498,9 +513,7 @@ class RouterActor:
             await asyncio.sleep(RETIRED_PARTITION_GRACE_SECONDS)
             ray.kill(handle, no_restart=True)
 
-        task = asyncio.get_running_loop().create_task(stop())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._keep_in_background(stop())
 
     # -- the catalog's record, and recovery ------------------------------------------
 
@@ -521,34 +534,54 @@ class RouterActor:
     async def _recover(self) -> None:
         """Serve the tables a dead router served: records from the store, maps from the partitions.
 
-        A table one of whose partitions died is not served, and the log says so.
-        Partitions of tables without a record (a create or delete cut short) are stopped.
+        A table whose live partitions do not own the whole ring (one is unreachable or
+        died) is held: it keeps its name (``create_table`` refuses it, calls on it get a
+        retryable ``InternalServerError``, ``delete_table`` drops it) and recovery is
+        tried again in the background. Partitions of
+        tables without a record (a create or delete cut short) are stopped.
         """
         records = self._catalog.load()
-        if not records:
-            return
         names = grid_actor_names(self._namespace)
-        for record in records:
-            try:
-                recovered = await recover_table(record, self._namespace, names)
-            except Exception:  # one table's trouble must not keep the router from serving the others
-                log.exception("table %s not recovered", record.spec.name)
-                continue
-            if recovered is None:
-                continue
-            entry = TableEntry(
-                spec=record.spec, status="ACTIVE", partition_map=recovered.partition_map, streams=recovered.streams
-            )
-            self._tables[record.spec.name] = entry
-            self._start_monitor(entry)
-            assert entry.monitor is not None
-            entry.monitor.scaling = Scaling(
-                read=TargetTracker(record.read_scaling),
-                write=TargetTracker(record.write_scaling),
-                enabled=record.auto_scaling_enabled,
-            )
+        await asyncio.gather(*(self._recover_table(record, names) for record in records))
         stop_unrecorded_partitions(records, self._namespace, names)
-        log.warning("router restarted: serving %d table(s) again", len(self._tables))
+        if records:
+            log.warning("router restarted: serving %d table(s) again, %d held", len(self._tables), len(self._held))
+        if self._held:
+            self._keep_in_background(self._recover_held())
+
+    async def _recover_table(self, record: TableRecord, actor_names: list[str]) -> None:
+        try:
+            recovered = await recover_table(record, self._namespace, actor_names)
+        except Exception:  # one table's trouble must not keep the router from serving the others
+            log.exception("table %s not recovered", record.spec.name)
+            recovered = None
+        if recovered is None:
+            self._held[record.spec.name] = record
+            return
+        self._held.pop(record.spec.name, None)
+        entry = TableEntry(
+            spec=record.spec, status="ACTIVE", partition_map=recovered.partition_map, streams=recovered.streams
+        )
+        self._tables[record.spec.name] = entry
+        self._start_monitor(entry)
+        assert entry.monitor is not None
+        entry.monitor.scaling = Scaling(
+            read=TargetTracker(record.read_scaling),
+            write=TargetTracker(record.write_scaling),
+            enabled=record.auto_scaling_enabled,
+        )
+        await self._provision(entry)  # a split recovery finished has a partition without its share
+
+    async def _recover_held(self) -> None:
+        while self._held:
+            await asyncio.sleep(HELD_TABLE_RETRY_SECONDS)
+            names = grid_actor_names(self._namespace)
+            await asyncio.gather(*(self._recover_table(record, names) for record in list(self._held.values())))
+
+    def _keep_in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -612,6 +645,13 @@ def _throughput_params(spec: TableSpec) -> dict[str, int] | None:
         return None
     read, write = spec.provisioned_throughput
     return {"ReadCapacityUnits": read, "WriteCapacityUnits": write}
+
+
+def _held_error(name: str) -> InternalServerError:
+    return InternalServerError(
+        f"Table {name} is not served since the router restarted: one of its partitions is unreachable; "
+        "recovery is tried again every few seconds"
+    )
 
 
 def _not_found(name: str) -> ResourceNotFoundException:

@@ -18,7 +18,7 @@ import grid
 from actors.launch import start_partition
 from grid._keys import HASH_SPACE
 from grid._naming import partition_actor_name, partition_actor_prefix, router_actor_name
-from grid.errors import ResourceInUseException, ResourceNotFoundException
+from grid.errors import InternalServerError, ResourceInUseException, ResourceNotFoundException
 from tests.integration.conftest import take, unique_name
 from tests.seed import CATALOG_TABLE, catalog_item
 
@@ -175,3 +175,28 @@ async def test_a_move_cut_short_by_the_router_dying_is_undone(
     assert (await table.scan(Select="COUNT"))["Count"] == len(items)
     await client.update_table(TableName=name, GridSettings={"Partitions": 3})  # it splits again
     assert (await table.scan(Select="COUNT"))["Count"] == len(items)
+
+
+async def test_a_table_with_a_dead_partition_is_held_not_forgotten(own_grid: grid.Grid) -> None:
+    """The restarted router cannot rebuild a table whose partition died: the name stays
+    taken (a new table of that name would later stop the live partitions), describing it
+    is a retryable error, and deleting it works."""
+    client = own_grid
+    name = unique_name("held")
+    await client.create_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 2})
+    table_id = (await client.describe_table(TableName=name))["Table"]["TableId"]
+    lower, _ = await partitions_by_range(client.namespace, table_id)
+    ray.kill(lower, no_restart=True)
+
+    await kill_router(client)
+
+    assert name in (await client.list_tables())["TableNames"]
+    with pytest.raises(InternalServerError) as held:
+        await client.describe_table(TableName=name)
+    assert held.value.retryable
+    with pytest.raises(ResourceInUseException):
+        await client.create_table(TableName=name, **CATALOG_TABLE)
+    await client.delete_table(TableName=name)
+    assert name not in (await client.list_tables())["TableNames"]
+    await kill_router(client)  # and it stays deleted
+    assert name not in (await client.list_tables())["TableNames"]

@@ -92,6 +92,25 @@ def test_a_merge_cut_short_is_undone_and_a_finished_one_stops_the_retired_partit
     assert (plan.ranges, plan.undo, plan.stop) == ([merged], [], [retired])
 
 
+def test_a_finished_split_whose_receiver_died_is_not_rolled_back() -> None:
+    """The old partition still keeps the hand-over (its release never landed), but the new
+    one took the items and acknowledged writes before it died: undoing would lose them."""
+    old = replace(report("old", 0, 2 * QUARTER, 2), hand_over=(HASH_SPACE, 1))
+    assert recovery_plan([old]) is None
+    lower = report("lower", 0, HASH_SPACE, 2)  # the merge finished; its retired upper still keeps the items
+    retired = replace(report("upper", 2 * QUARTER, 2 * QUARTER, 2), hand_over=(HASH_SPACE, 1))
+    plan = recovery_plan([lower, retired])
+    assert plan is not None and plan.undo == [] and plan.stop == [retired]
+
+
+def test_a_record_that_does_not_read_back_is_skipped() -> None:
+    kv = MemoryKeyValue()
+    store = CatalogStore(kv)
+    store.save(TableRecord(spec=spec("orders")))
+    kv.put(b"table/broken", b"not a pickle")
+    assert [record.spec.name for record in store.load()] == ["orders"]
+
+
 @pytest.mark.parametrize(
     "reports",
     [

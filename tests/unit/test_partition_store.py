@@ -558,20 +558,21 @@ def test_retire_waits_for_transactions_holding_items(store: PartitionStore) -> N
 def test_a_hand_over_is_kept_until_released_and_can_be_undone_from_it(many: PartitionStore) -> None:
     """What a router restarted mid-move relies on: the giver still holds the items it handed over."""
     before = many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items
-    assert many.stats()["hand_over"] is None and many.undo_hand_over("shard-x") is False
+    assert many.stats()["hand_over"] is None and many.undo_hand_over("shard-x", 2) is False
     many.split_off(HASH_SPACE // 2, map_version=2, child_shard_id="shard-1")
     assert many.stats()["hand_over"] == (HASH_SPACE, 1)
-    assert many.undo_hand_over("shard-2") is True
+    assert many.undo_hand_over("shard-2", 2) is True
     assert many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items == before
-    assert (many.high, many.map_version, many.stats()["hand_over"]) == (HASH_SPACE, 1, None)
+    # The version goes on from the one the restarted router serves: never back to 1.
+    assert (many.high, many.map_version, many.stats()["hand_over"]) == (HASH_SPACE, 2, None)
     many.split_off(HASH_SPACE // 2, map_version=2, child_shard_id="shard-3")
     many.release_hand_over()  # the receiver holds them: nothing to undo any more
-    assert many.stats()["hand_over"] is None and many.undo_hand_over("shard-4") is False
+    assert many.stats()["hand_over"] is None and many.undo_hand_over("shard-4", 3) is False
     assert many.high == HASH_SPACE // 2
     upper = PartitionStore(key_schema=SCHEMA, low=0, high=HASH_SPACE, shard_id="u-0")
     upper.ingest(list(zip(scanned_keys(before), before, strict=True)))
     upper.retire(map_version=5)
-    assert upper.stats()["hand_over"] == (HASH_SPACE, 1) and upper.undo_hand_over("u-1")
+    assert upper.stats()["hand_over"] == (HASH_SPACE, 1) and upper.undo_hand_over("u-1", 5)
     assert upper.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items == before
 
 
