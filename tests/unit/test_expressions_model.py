@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from actors.partition_store import PartitionStore
@@ -320,9 +320,11 @@ def model_update(item: dict[str, Any] | None, actions: list[Action]) -> dict[str
             doomed.append((action.path[:-1], last))
         else:
             raise Invalid("REMOVE through a missing or mistyped parent")
-    # Highest index first, so that each index still names the element it named before.
-    for parent_path, last in sorted(doomed, key=lambda d: d[1] if isinstance(d[1], int) else -1, reverse=True):
-        parent = lookup(new, parent_path)
+    # Every path names what it named in the old item: find each container before any
+    # removal (a removal shifts the indices of its list only), then remove the highest
+    # index first, so that each index still names the element it named before.
+    targets = [(lookup(new, parent_path), last) for parent_path, last in doomed]
+    for parent, last in sorted(targets, key=lambda t: t[1] if isinstance(t[1], int) else -1, reverse=True):
         if isinstance(last, int):
             del parent[last]
         else:
@@ -718,8 +720,38 @@ def describe(case: Case) -> str:
     return f"{case.text!r} names={case.names} values={case.values} item={case.item}"
 
 
+# Removals in one list and inside another of its elements: each path names what it named
+# in the old item (the model once removed them one after another and lost its way).
+REMOVALS_ACROSS_SHIFTED_INDICES = [
+    Case(
+        item={PK: PK_VALUE, "a": None, "size": ["", [], [""]]},
+        text="SET #n0 = :v0 REMOVE #n1[2][0], #n2[1]",
+        names={"#n0": "a", "#n1": "size", "#n2": "size"},
+        values={":v0": []},
+        model=[
+            Action(clause="REMOVE", path=("size", 2, 0)),
+            Action(clause="SET", path=("a",), operand=("val", [])),
+            Action(clause="REMOVE", path=("size", 1)),
+        ],
+    ),
+    Case(
+        item={PK: PK_VALUE, "a": None, "size": [[], {"x": ""}]},
+        text="SET #n0 = :v0 REMOVE #n1[1].#n2, #n3[0]",
+        names={"#n0": "a", "#n1": "size", "#n2": "x", "#n3": "size"},
+        values={":v0": []},
+        model=[
+            Action(clause="REMOVE", path=("size", 1, "x")),
+            Action(clause="SET", path=("a",), operand=("val", [])),
+            Action(clause="REMOVE", path=("size", 0)),
+        ],
+    ),
+]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(update_cases())
+@example(REMOVALS_ACROSS_SHIFTED_INDICES[0])
+@example(REMOVALS_ACROSS_SHIFTED_INDICES[1])
 def test_update_matches_the_model(case: Case) -> None:
     try:
         expected: dict[str, Any] | None = model_update(case.item, case.model)
