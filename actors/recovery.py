@@ -17,7 +17,13 @@ from actors.catalog import PartitionReport, TableRecord, TableStream, recovery_p
 from grid._naming import partition_actor_prefix, stream_actor_name
 from grid._partition_map import PartitionMap, PartitionRange
 
-__all__ = ["RecoveredTable", "grid_actor_names", "recover_table", "stop_unrecorded_partitions"]
+__all__ = [
+    "RecoveredTable",
+    "grid_actor_names",
+    "recover_table",
+    "stop_table_partitions",
+    "stop_unrecorded_partitions",
+]
 
 log = logging.getLogger("grid.router")
 
@@ -91,12 +97,20 @@ async def recover_table(record: TableRecord, namespace: str, actor_names: Sequen
 def stop_unrecorded_partitions(records: Sequence[TableRecord], namespace: str, actor_names: Sequence[str]) -> None:
     """Stop the partitions of tables without a record: a create or delete the router's death cut short."""
     known = tuple(partition_actor_prefix(record.spec.table_id) for record in records)
+    _stop(namespace, [n for n in actor_names if n.startswith(partition_actor_prefix()) and not n.startswith(known)])
+
+
+def stop_table_partitions(table_id: str, namespace: str, actor_names: Sequence[str]) -> None:
+    """Stop whatever partitions of one table still live (a held table being deleted)."""
+    _stop(namespace, [name for name in actor_names if name.startswith(partition_actor_prefix(table_id))])
+
+
+def _stop(namespace: str, actor_names: Sequence[str]) -> None:
     for name in actor_names:
-        if name.startswith(partition_actor_prefix()) and not name.startswith(known):
-            try:
-                ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
-            except ValueError:
-                continue  # gone already
+        try:
+            ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+        except ValueError:
+            continue  # gone already
 
 
 def _found_streams(record: TableRecord, namespace: str) -> list[TableStream]:

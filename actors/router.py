@@ -25,7 +25,7 @@ import ray
 
 from actors.catalog import CatalogStore, RayKeyValue, TableRecord, TableStream
 from actors.launch import start_partition, start_stream
-from actors.recovery import grid_actor_names, recover_table, stop_unrecorded_partitions
+from actors.recovery import grid_actor_names, recover_table, stop_table_partitions, stop_unrecorded_partitions
 from actors.table_monitor import PartitionLimits, Scaling, TableMonitor
 from grid._autoscaling import TargetTracker
 from grid._partition_map import PartitionMap, PartitionRange
@@ -352,7 +352,7 @@ class RouterActor:
         held = self._held.pop(name, None)
         if held is not None:  # not served since a restart: its record and whatever partitions live go
             self._catalog.delete(name)
-            stop_unrecorded_partitions(list(self._held.values()), self._namespace, grid_actor_names(self._namespace))
+            stop_table_partitions(held.spec.table_id, self._namespace, grid_actor_names(self._namespace))
             return held.spec.describe(status="DELETING")
         entry = self._tables.get(name)
         if entry is None or entry.status == "DELETING":

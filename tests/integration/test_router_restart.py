@@ -183,6 +183,8 @@ async def test_a_table_with_a_dead_partition_is_held_not_forgotten(own_grid: gri
     is a retryable error, and deleting it works."""
     client = own_grid
     name = unique_name("held")
+    served = await client.create_table(TableName=unique_name("served"), **CATALOG_TABLE)
+    await served.put_item(Item=catalog_item(1, 0))
     await client.create_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 2})
     table_id = (await client.describe_table(TableName=name))["Table"]["TableId"]
     lower, _ = await partitions_by_range(client.namespace, table_id)
@@ -198,5 +200,7 @@ async def test_a_table_with_a_dead_partition_is_held_not_forgotten(own_grid: gri
         await client.create_table(TableName=name, **CATALOG_TABLE)
     await client.delete_table(TableName=name)
     assert name not in (await client.list_tables())["TableNames"]
+    # Deleting the held table stopped its partitions only: the served table still answers.
+    assert (await served.get_item(Key={"customer_id": 1, "sku": catalog_item(1, 0)["sku"]}))["Item"]
     await kill_router(client)  # and it stays deleted
-    assert name not in (await client.list_tables())["TableNames"]
+    assert (await client.list_tables())["TableNames"] == [served.name]
