@@ -178,17 +178,13 @@ class PartitionActor:
         self._wake_log_readers()
         return entries, self.store.log.shards[-1].shard_id
 
-    async def take_back(self, entries: list[tuple[bytes, bytes]], high: int, map_version: int) -> None:
-        """Own a range handed over again: its receiver failed (a split's new actor, a merge's neighbour)."""
-        self.store.take_back(entries, high, map_version, self._next_shard_id())
-        self._wake_log_readers()
-
     async def release_hand_over(self) -> None:
         """The last split's receiver holds its items and the new map is published."""
         self.store.release_hand_over()
 
     async def undo_hand_over(self, map_version: int) -> bool:
-        """Own again what the last split or merge handed over: a restarted router found the move cut short."""
+        """Own again what the last split or merge handed over: its receiver failed, or a restarted
+        router found the move cut short."""
         undone = self.store.undo_hand_over(self._next_shard_id(), map_version)
         self._wake_log_readers()
         return undone

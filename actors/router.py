@@ -436,9 +436,9 @@ class RouterActor:
             try:
                 await handle.ingest.remote(moved, closed_shard)
             except Exception:
-                # The new partition did not take the items: they stay where they were.
+                # The new partition did not take the items: the source, which kept them, owns them again.
                 try:
-                    await source.handle.take_back.remote(moved, source.high, current.version)
+                    await source.handle.undo_hand_over.remote(current.version)
                 finally:
                     ray.kill(handle, no_restart=True)
                 raise
@@ -483,8 +483,8 @@ class RouterActor:
             try:
                 await lower.handle.absorb_upper.remote(moved, upper.high, version, closed_shard)
             except Exception:
-                # The lower partition did not take the items: they stay where they were.
-                await upper.handle.take_back.remote(moved, upper.high, current.version)
+                # The lower partition did not take the items: the upper one, which kept them, owns them again.
+                await upper.handle.undo_hand_over.remote(current.version)
                 await asyncio.gather(
                     *(s.handle.restore_partition.remote(upper.partition_id, upper.handle) for s in entry.streams),
                     return_exceptions=True,
