@@ -27,11 +27,13 @@ __all__ = [
     "MemoryKeyValue",
     "PartitionReport",
     "RayKeyValue",
-    "TableRecord",
     "RecoveryPlan",
+    "TableRecord",
     "TableStream",
     "recovery_plan",
 ]
+
+log = logging.getLogger("grid.router")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -106,8 +108,6 @@ class MemoryKeyValue:
     def values(self, prefix: bytes) -> list[bytes]:
         return [value for key, value in sorted(self.data.items()) if key.startswith(prefix)]
 
-
-log = logging.getLogger("grid.router")
 
 _TABLE_PREFIX = b"table/"
 

@@ -130,7 +130,7 @@ class PartitionStore:
             return InternalServerError(f"{type(error).__name__}: {error}")
 
     def _execute_one(self, op: ItemOp) -> OpResult:
-        self._check_owned(op.key)
+        self.check_owned(op.key)
         if isinstance(op, GetOp):
             self.meter.admit_read()
             data = self._items.get(op.key.key)
@@ -153,7 +153,7 @@ class PartitionStore:
         """The committed image at storage key ``key``, encoded."""
         return self._items.get(key)
 
-    def _check_owned(self, key: StorageKey) -> None:
+    def check_owned(self, key: StorageKey) -> None:
         if not self.low <= key.hash < self.high:
             raise PartitionMovedError(
                 "The key's hash is no longer owned by this partition", map_version=self.map_version

@@ -72,7 +72,7 @@ class TransactionParticipant:
         Raises ``PartitionMovedError`` if a key is not this partition's.
         """
         for op in ops:
-            self.store._check_owned(op.key)
+            self.store.check_owned(op.key)
         if txid in self._keys_by_tx:
             return [0.0] * len(ops)
         reasons, plans = self._plan_all(txid, ops)
@@ -87,7 +87,7 @@ class TransactionParticipant:
     def execute(self, ops: Sequence[TxOp]) -> list[Answer]:
         """Prepare and commit in one step: for a transaction whose items all live here."""
         for op in ops:
-            self.store._check_owned(op.key)
+            self.store.check_owned(op.key)
         reasons, plans = self._plan_all(None, ops)
         if not _failed(reasons):
             for planned in plans:
@@ -164,7 +164,7 @@ class TransactionParticipant:
         touch them in between. A reader gathers the rest in later calls.
         """
         for key in keys:
-            self.store._check_owned(key)
+            self.store.check_owned(key)
         values: list[bytes | str | None] = [
             LOCKED if key.key in self.store.locks else self.store.get_encoded(key.key) for key in keys
         ]
@@ -187,7 +187,7 @@ class TransactionParticipant:
         no longer sees that key's writes.
         """
         for key in keys:
-            self.store._check_owned(key)
+            self.store.check_owned(key)
         wanted = {key.key for key in keys}
         if any(key in self.store.locks for key in wanted):
             return False
