@@ -261,21 +261,26 @@ class StreamActor:
         """After a split or merge, follow the table's new partitions (their shards are children).
 
         A partition hands its range over before the router publishes the map that
-        shows it: ask (backing off) until the map is as new as any partition reported.
-        Runs beside the pumps, which go on meanwhile.
+        shows it: ask (backing off) until the map is as new as any partition reported,
+        also while the router restarts or holds the table. Runs beside the pumps,
+        which go on meanwhile.
         """
         import ray
 
         router = ray.get_actor(router_actor_name(), namespace=self.namespace)
         delay = DISCOVERY_RETRY_SECONDS
         while self._map_version < self._wanted_version:
-            answer = await router.get_table.remote(self.table_name)
-            if isinstance(answer, GridError):
+            try:
+                answer = await router.get_table.remote(self.table_name)
+            except ray.exceptions.RayError:
+                answer = None  # the router is restarting: ask again
+            if isinstance(answer, ResourceNotFoundException):
                 return  # the table is gone
-            _, partition_map = answer
-            for entry in partition_map.ranges:
-                await self._add_partition(entry.partition_id, entry.handle, floor=0)
-            self._map_version = max(self._map_version, partition_map.version)
+            if answer is not None and not isinstance(answer, GridError):
+                _, partition_map = answer
+                for entry in partition_map.ranges:
+                    await self._add_partition(entry.partition_id, entry.handle, floor=0)
+                self._map_version = max(self._map_version, partition_map.version)
             if self._map_version < self._wanted_version:
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, DISCOVERY_MAX_RETRY_SECONDS)
