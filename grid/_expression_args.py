@@ -3,6 +3,11 @@
 Builder conditions (``grid.conditions``) are rendered to text, values normalized,
 every expression parsed (cached) and the placeholders checked, so a malformed
 request fails here with DynamoDB's ``ValidationException`` and costs no Ray call.
+DynamoDB's limits (``grid._expressions.limits``) come before the costly steps:
+each text's size before any value is normalized, the placeholders' lengths as
+their maps are read, the maps' 2 MB before any text is parsed, and the operators
+and path depth of a text before lark parses it (the parse cache keeps that scan
+off the path of a text seen before).
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from grid._expressions import (
+    check_expression_size,
+    check_placeholder_key,
     check_placeholders,
     check_projection,
+    check_substitution_size,
     check_update,
     parse_condition,
     parse_projection,
@@ -74,11 +82,14 @@ def prepare_expressions(expressions: Mapping[str, Any], names: Any, values: Any)
             values_given = values_given or bool(raw_values)
         if not isinstance(expression, str):
             raise ValidationException(f"{kind} must be a string or a condition built with grid.conditions")
+        check_expression_size(expression, kind)  # the rest of DynamoDB's limits: as each text is parsed
         if not expression.strip():
             raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
         texts[kind] = expression
     normalized = {}
     for placeholder, value in raw_values.items():
+        if isinstance(placeholder, str):
+            check_placeholder_key("ExpressionAttributeValues", placeholder)  # before its syntax, as DynamoDB
         if not isinstance(placeholder, str) or not placeholder.startswith(":"):
             raise ValidationException(
                 f'ExpressionAttributeValues contains invalid key: Syntax error; key: "{placeholder}"'
@@ -89,6 +100,7 @@ def prepare_expressions(expressions: Mapping[str, Any], names: Any, values: Any)
             raise ValidationException(
                 f"ExpressionAttributeValues contains invalid value: {error.message} for key {placeholder}"
             ) from None
+    check_substitution_size(names, normalized)
     parsed = {kind: _PARSERS[kind](text) for kind, text in texts.items()}
     check_placeholders(parsed, names if names_given else None, normalized if values_given else None)
     if "UpdateExpression" in parsed:
@@ -105,6 +117,8 @@ def _names(names: Any) -> dict[str, str]:
     if not isinstance(names, Mapping):
         raise ValidationException("ExpressionAttributeNames must be a map")
     for placeholder, name in names.items():
+        if isinstance(placeholder, str):
+            check_placeholder_key("ExpressionAttributeNames", placeholder)  # before its syntax, as DynamoDB
         if not isinstance(placeholder, str) or not placeholder.startswith("#"):
             raise ValidationException(
                 f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{placeholder}"'

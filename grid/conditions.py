@@ -5,6 +5,9 @@ Accepted wherever an expression string is (``KeyConditionExpression``,
 expression text with generated ``#n``/``:v`` placeholders, exactly as boto3 does,
 and that text goes through the one parser and evaluator: there is no second
 evaluation path. Names with dots and ``[n]`` are document paths, as in boto3.
+Rendering walks the condition with a stack of its own, so a condition combined
+thousands deep renders (and is then refused for its size, as DynamoDB refuses
+any expression over 4 KB) rather than exhausting Python's stack.
 """
 
 from __future__ import annotations
@@ -31,6 +34,27 @@ class ConditionBase:
         return _Negation(self)
 
     def render(self, placeholders: _Placeholders) -> str:
+        """This condition's text, its placeholders allocated in written order."""
+        out: list[str] = []
+        stack: list[str | ConditionBase] = [self]
+        while stack:
+            piece = stack.pop()
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            parts = piece._parts()
+            if parts is None:
+                out.append(piece._text(placeholders))
+            else:
+                stack.extend(reversed(parts))
+        return "".join(out)
+
+    def _parts(self) -> tuple[str | ConditionBase, ...] | None:
+        """The text and conditions a combined condition (``&``, ``|``, ``~``) is made of; None for others."""
+        return None
+
+    def _text(self, placeholders: _Placeholders) -> str:
+        """The text of a condition that holds no other condition."""
         raise NotImplementedError
 
 
@@ -46,16 +70,16 @@ class _Junction(ConditionBase):
     left: ConditionBase
     right: ConditionBase
 
-    def render(self, placeholders: _Placeholders) -> str:
-        return f"({self.left.render(placeholders)} {self.operator} {self.right.render(placeholders)})"
+    def _parts(self) -> tuple[str | ConditionBase, ...]:
+        return "(", self.left, f" {self.operator} ", self.right, ")"
 
 
 @dataclass(frozen=True)
 class _Negation(ConditionBase):
     operand: ConditionBase
 
-    def render(self, placeholders: _Placeholders) -> str:
-        return f"(NOT {self.operand.render(placeholders)})"
+    def _parts(self) -> tuple[str | ConditionBase, ...]:
+        return "(NOT ", self.operand, ")"
 
 
 @dataclass(frozen=True)
@@ -64,7 +88,7 @@ class _Comparison(ConditionBase):
     left: Any
     right: Any
 
-    def render(self, placeholders: _Placeholders) -> str:
+    def _text(self, placeholders: _Placeholders) -> str:
         return f"{placeholders.operand(self.left)} {self.operator} {placeholders.operand(self.right)}"
 
 
@@ -74,7 +98,7 @@ class _Between(ConditionBase):
     low: Any
     high: Any
 
-    def render(self, placeholders: _Placeholders) -> str:
+    def _text(self, placeholders: _Placeholders) -> str:
         return (
             f"{placeholders.operand(self.subject)} BETWEEN "
             f"{placeholders.operand(self.low)} AND {placeholders.operand(self.high)}"
@@ -86,7 +110,7 @@ class _In(ConditionBase):
     subject: Any
     choices: tuple[Any, ...]
 
-    def render(self, placeholders: _Placeholders) -> str:
+    def _text(self, placeholders: _Placeholders) -> str:
         choices = ", ".join(placeholders.operand(c) for c in self.choices)
         return f"{placeholders.operand(self.subject)} IN ({choices})"
 
@@ -96,7 +120,7 @@ class _Function(ConditionBase):
     name: str
     arguments: tuple[Any, ...]
 
-    def render(self, placeholders: _Placeholders) -> str:
+    def _text(self, placeholders: _Placeholders) -> str:
         return f"{self.name}({', '.join(placeholders.operand(a) for a in self.arguments)})"
 
 

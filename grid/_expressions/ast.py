@@ -15,7 +15,7 @@ different ``names``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 __all__ = [
     "Action",
@@ -199,20 +199,22 @@ class Update:
 Expression = Condition | Update | tuple[Path, ...]
 
 
-def _children(node: object) -> Iterator[object]:
-    if isinstance(node, tuple):
-        yield from node
-    elif hasattr(node, "__dataclass_fields__"):
-        for field in fields(node):  # type: ignore[arg-type]
-            yield getattr(node, field.name)
-
-
 def _walk(node: object) -> Iterator[object]:
+    """Every node of a tree in written order, its paths and :value placeholders as leaves.
+
+    A stack, not recursion: a parsed tree is as deep as its 300 operators allow,
+    one built by hand deeper. Runs for every request (placeholder checks), so it
+    reads the fields straight from ``__dataclass_fields__``.
+    """
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(list(_children(current))))
+        if isinstance(current, tuple):
+            stack.extend(reversed(current))
+        elif not isinstance(current, (Path, ValueRef)):  # a path's elements are names and indexes
+            names = getattr(current, "__dataclass_fields__", ())
+            stack.extend(reversed([getattr(current, name) for name in names]))
 
 
 def iter_paths(node: object) -> Iterator[Path]:

@@ -167,19 +167,35 @@ class _Evaluator:
                 f"operator or function: {op}, operand type: {type_name(value)}"
             )
 
-    def condition(self, node: Condition) -> bool:
-        if isinstance(node, And):
-            return self.condition(node.left) and self.condition(node.right)
-        if isinstance(node, Or):
-            return self.condition(node.left) or self.condition(node.right)
-        if isinstance(node, Not):
-            return not self.condition(node.operand)
+    def condition(self, root: Condition) -> bool:
+        """AND, OR and NOT walked with a stack of their own, not Python's, short-circuiting."""
+        pending: list[And | Or | Not] = []  # the connectives above the node being evaluated
+        node = root
+        while True:
+            while isinstance(node, (And, Or, Not)):
+                pending.append(node)
+                node = node.operand if isinstance(node, Not) else node.left
+            result = self.primary(node)
+            while pending:
+                parent = pending.pop()
+                if isinstance(parent, Not):
+                    result = not result
+                elif result == isinstance(parent, And):
+                    # A true left side of AND, or a false one of OR: the right side decides.
+                    node = parent.right
+                    break
+            else:
+                return result
+
+    def primary(self, node: Condition) -> bool:
+        """A condition that is not AND, OR or NOT."""
         if isinstance(node, Compare):
             return self.compare(node)
         if isinstance(node, Between):
             return self.between(node)
         if isinstance(node, In):
             return self.in_list(node)
+        assert isinstance(node, Function)
         return self.function(node)
 
     def compare(self, node: Compare) -> bool:
@@ -342,6 +358,7 @@ def _insert(tree: dict[Any, Any], resolved: tuple[str | int, ...], value: Any) -
 
 
 def _assemble(node: Any) -> Any:
+    # Recurses once per path level: at most 32, the limit parsing enforced.
     if isinstance(node, _Whole):
         return copy.deepcopy(node.value)
     if isinstance(node, _ListPicks):

@@ -46,9 +46,16 @@ def _not_supported() -> ValidationException:
 
 
 def _conjuncts(condition: Condition) -> list[Condition]:
-    if isinstance(condition, And):
-        return _conjuncts(condition.left) + _conjuncts(condition.right)
-    return [condition]
+    """The conditions ANDed together, in written order (a stack, not recursion)."""
+    found: list[Condition] = []
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And):
+            stack.extend((node.right, node.left))
+        else:
+            found.append(node)
+    return found
 
 
 class _Reader:

@@ -2,11 +2,13 @@
 
 ``parse_condition``, ``parse_update`` and ``parse_projection`` are pure and
 cached by their arguments: a hot loop that repeats one expression string
-parses it once. The trees are frozen, so sharing them between requests is safe.
+parses it once (each cache is bounded by count and by its texts' length). The
+trees are frozen, so sharing them between requests is safe.
 
-Everything that can be checked from the text alone is checked here (syntax,
-reserved words, function names, arities and positions, repeated update
-sections, the IN operand limit); checks that need ExpressionAttributeNames or
+Everything that can be checked from the text alone is checked here (DynamoDB's
+limits on size, operators and path depth, before lark sees the text; then syntax,
+reserved words, function names, arities and positions, repeated update sections,
+the IN operand limit); checks that need ExpressionAttributeNames or
 ExpressionAttributeValues live in ``validate``. Every failure raises
 ``grid.errors.ValidationException`` worded as DynamoDB words it, prefixed by
 the expression's kind, e.g. ``Invalid UpdateExpression: Syntax error; token:
@@ -17,14 +19,16 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import lark
-from lark import Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from grid._expressions.ast import (
     Action,
@@ -52,12 +56,13 @@ from grid._expressions.ast import (
     UpdateOperand,
     ValueRef,
 )
+from grid._expressions.limits import MAX_IN_OPERANDS, check_expression_text
 from grid.errors import ValidationException
 
 __all__ = ["is_reserved_word", "parse_condition", "parse_projection", "parse_update"]
 
-MAX_IN_OPERANDS = 100
 _CACHE_SIZE = 4096
+_CACHE_TEXT_LENGTH = 512 * 1024  # characters: at most about 32 MB of trees for each kind of expression
 
 _HERE = FilePath(__file__).parent
 
@@ -135,7 +140,11 @@ def _operand(node: Any) -> Operand:
 
 
 def _update_operand(node: Any) -> UpdateOperand:
-    """An operand on the right of ``SET path =``."""
+    """An operand on the right of ``SET path =``.
+
+    Recurses once per nested if_not_exists or list_append: each is an operator,
+    so ``check_expression_text`` has bounded the depth to 300.
+    """
     if not isinstance(node, _Call):
         assert isinstance(node, (Path, ValueRef))
         return node
@@ -150,9 +159,12 @@ def _update_operand(node: Any) -> UpdateOperand:
 _T = TypeVar("_T")
 
 
-@v_args(inline=False)
-class _TreeBuilder(Transformer[Token, Any]):
-    """Turns lark's parse tree into ast nodes, refusing what the grammar lets through."""
+class _TreeBuilder:
+    """Turns lark's parse tree into ast nodes, refusing what the grammar lets through.
+
+    One method per grammar rule, called by ``_build`` with the rule's children
+    already built.
+    """
 
     # ---- shared
     def path(self, children: Sequence[Any]) -> Path:
@@ -261,6 +273,31 @@ class _TreeBuilder(Transformer[Token, Any]):
         return tuple(children)
 
 
+def _build(tree: Tree[Token]) -> Any:
+    """Build ``tree`` bottom-up with ``_TreeBuilder``, without recursion.
+
+    lark's own Transformer recurses once per tree level, and calls such as
+    ``f(f(f(...)))`` nest as deep as 4 KB allows (unknown functions are no
+    operators, so the operator limit does not bound them).
+    """
+    builder = _TreeBuilder()
+    # Each frame: a tree, the iterator over its children, and its children built so far.
+    stack: list[tuple[Tree[Token], Iterator[Any], list[Any]]] = [(tree, iter(tree.children), [])]
+    while True:
+        current, pending, built = stack[-1]
+        for child in pending:
+            if isinstance(child, Tree):
+                stack.append((child, iter(child.children), []))
+                break
+            built.append(child)
+        else:
+            stack.pop()
+            result = getattr(builder, str(current.data))(built)
+            if not stack:
+                return result
+            stack[-1][2].append(result)
+
+
 def _syntax_error(kind: str, text: str, error: UnexpectedInput) -> ValidationException:
     """DynamoDB's syntax error: the offending token and the text from the token before it."""
     if isinstance(error, UnexpectedToken) and error.token.type != "$END":
@@ -283,6 +320,7 @@ def _syntax_error(kind: str, text: str, error: UnexpectedInput) -> ValidationExc
 def _parse(text: str, start: str, kind: str, build: Callable[[Any], _T]) -> _T:
     if not isinstance(text, str):
         raise ValidationException(f"Invalid {kind}: The expression must be a string")
+    check_expression_text(text, kind)  # first: what lark then parses is small
     if not text.strip():
         raise ValidationException(f"Invalid {kind}: The expression can not be empty;")
     try:
@@ -290,16 +328,53 @@ def _parse(text: str, start: str, kind: str, build: Callable[[Any], _T]) -> _T:
     except UnexpectedInput as error:
         raise _syntax_error(kind, text, error) from None
     try:
-        return build(_TreeBuilder().transform(tree))
-    except VisitError as error:
-        if isinstance(error.orig_exc, _RefusedError):
-            raise ValidationException(f"Invalid {kind}: {error.orig_exc}") from None
-        raise
+        return build(_build(tree))
+    except _RefusedError as error:
+        raise ValidationException(f"Invalid {kind}: {error}") from None
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def parse_condition(text: str, kind: str = "ConditionExpression") -> Condition:
-    """Parse a ConditionExpression, FilterExpression or KeyConditionExpression.
+class _ParseCache(Generic[_T]):
+    """Parsed trees by text and kind, the least recently used dropped first.
+
+    Bounded by count and by the texts' total length: a tree takes about 60 bytes
+    of memory a character of its text (a 4 KB projection's about 250 KB), so a
+    count alone would let distinct 4 KB expressions pin gigabytes. Safe to call
+    from several threads; a failed parse caches nothing.
+    """
+
+    def __init__(self, parse: Callable[[str, str], _T], kind: str) -> None:
+        functools.update_wrapper(self, parse)
+        self._parse = parse
+        self._kind = kind
+        self._trees: OrderedDict[tuple[str, str], _T] = OrderedDict()
+        self._length = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str, kind: str | None = None) -> _T:
+        key = (text, kind or self._kind)
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+                return tree
+        tree = self._parse(*key)
+        with self._lock:
+            if key not in self._trees:
+                self._trees[key] = tree
+                self._length += len(text)
+                while len(self._trees) > _CACHE_SIZE or self._length > _CACHE_TEXT_LENGTH:
+                    (dropped, _), _ = self._trees.popitem(last=False)
+                    self._length -= len(dropped)
+        return tree
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._trees.clear()
+            self._length = 0
+
+
+def _parse_condition(text: str, kind: str) -> Condition:
+    """Parse a ConditionExpression, FilterExpression or KeyConditionExpression (cached).
 
     ``kind`` names the request parameter in error messages. Raises
     ValidationException on any syntax or static error.
@@ -310,17 +385,20 @@ def parse_condition(text: str, kind: str = "ConditionExpression") -> Condition:
     return _parse(text, "condition", kind, lambda tree: tree)
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def parse_update(text: str) -> Update:
-    """Parse an UpdateExpression (SET, REMOVE, ADD, DELETE clauses, each at most once).
+def _parse_update(text: str, kind: str) -> Update:
+    """Parse an UpdateExpression (SET, REMOVE, ADD, DELETE clauses, each at most once; cached).
 
     Overlapping paths need ExpressionAttributeNames to detect, so
     ``validate.check_update`` refuses them, not this function.
     """
-    return _parse(text, "update", "UpdateExpression", lambda tree: tree)
+    return _parse(text, "update", kind, lambda tree: tree)
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def parse_projection(text: str) -> tuple[Path, ...]:
-    """Parse a ProjectionExpression into its paths, in written order."""
-    return _parse(text, "projection", "ProjectionExpression", lambda tree: tree)
+def _parse_projection(text: str, kind: str) -> tuple[Path, ...]:
+    """Parse a ProjectionExpression into its paths, in written order (cached)."""
+    return _parse(text, "projection", kind, lambda tree: tree)
+
+
+parse_condition = _ParseCache(_parse_condition, "ConditionExpression")
+parse_update = _ParseCache(_parse_update, "UpdateExpression")
+parse_projection = _ParseCache(_parse_projection, "ProjectionExpression")

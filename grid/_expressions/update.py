@@ -32,7 +32,7 @@ from grid._expressions.ast import (
 )
 from grid._expressions.evaluate import MISSING, get_path, resolve_path
 from grid._expressions.validate import check_action_operand
-from grid._types import to_number, type_name
+from grid._types import MAX_NESTING_DEPTH, to_number, type_name
 from grid.errors import ValidationException
 
 __all__ = ["UpdateOutcome", "apply_update"]
@@ -94,7 +94,11 @@ class _Applier:
         return self.values[ref.name]
 
     def operand(self, node: SetValue) -> Any:
-        """The value a SET right-hand side stands for, read from the old item."""
+        """The value a SET right-hand side stands for, read from the old item.
+
+        Recurses once per nested if_not_exists or list_append; each counts
+        against the 300-operator limit, which parsing enforced.
+        """
         if isinstance(node, ValueRef):
             return self.value(node)
         if isinstance(node, IfNotExists):
@@ -134,8 +138,35 @@ def _container(item: dict[str, Any], resolved: tuple[str | int, ...]) -> Any:
     raise _invalid_path()
 
 
+def _too_deep(resolved: tuple[str | int, ...], value: Any) -> bool:
+    """Whether ``value`` at ``resolved`` would nest maps and lists beyond DynamoDB's 32 levels.
+
+    A top-level attribute's value is at level 1 and a map or list may sit at most
+    at level 31, as ``grid._types.normalize_value`` counts for a put. Keeping every
+    stored item within that bound is what keeps the walks over items (copies,
+    comparisons, sizes) shallow: without it, updates that copy an attribute into
+    itself could deepen an item without end. Walked with a stack, stopping early.
+    """
+    stack = [(value, len(resolved))]
+    while stack:
+        current, level = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if level >= MAX_NESTING_DEPTH:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False
+
+
 def _set(item: dict[str, Any], resolved: tuple[str | int, ...], value: Any) -> None:
     parent = _container(item, resolved)
+    if _too_deep(resolved, value):
+        raise ValidationException("Nesting Levels have exceeded supported limits")
+    value = copy.deepcopy(value)
     last = resolved[-1]
     if isinstance(parent, list) and isinstance(last, int) and last >= len(parent):
         parent.append(value)  # DynamoDB appends past the end rather than padding
@@ -217,7 +248,7 @@ def apply_update(
     # Compute every SET value first: they all read the old item.
     sets = [(applier.resolve(a.path), applier.operand(a.value)) for a in update.actions if isinstance(a, SetAction)]
     for resolved, value in sets:
-        _set(new, resolved, copy.deepcopy(value))
+        _set(new, resolved, value)
         updated.add(str(resolved[0]))
     removals = [applier.resolve(a.path) for a in update.actions if isinstance(a, RemoveAction)]
     # REMOVE names what the old item holds: an index past the old end of a list must not

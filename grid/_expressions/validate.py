@@ -103,30 +103,94 @@ def _render(resolved: tuple[str | int, ...]) -> str:
     return "[" + ", ".join(f"[{e}]" if isinstance(e, int) else e for e in resolved) + "]"
 
 
+class _Node:
+    """A trie node: the paths checked so far that share the prefix leading here.
+
+    Each field holds the index of the earliest such path (indexes only grow, so
+    the first one set is the smallest).
+    """
+
+    __slots__ = ("below_index", "below_key", "children", "ends", "first")
+
+    def __init__(self, first: int | None = None) -> None:
+        self.children: dict[str | int, _Node] = {}  # a map key "1" and a list index 1 are different steps
+        self.first = first  # a path that ends here or goes on below
+        self.ends: int | None = None  # a path that ends exactly here
+        self.below_key: int | None = None  # a path that goes on with a map key
+        self.below_index: int | None = None  # a path that goes on with a list index
+
+
+def _earliest_clash(root: _Node, path: tuple[str | int, ...]) -> tuple[int, bool] | None:
+    """The earliest path in the trie that clashes with ``path``, and whether they overlap.
+
+    Overlap: one path is, or leads into, the other. Conflict: at the first step
+    where they differ, one takes a map key and the other a list index. Paths
+    that differ first in two map keys or two indexes are disjoint. Each earlier
+    path falls in exactly one of these cases, at one node of the walk.
+    """
+    earliest: int | None = None
+    overlap = False
+    node = root
+    for element in path:
+        other_kind = node.below_key if isinstance(element, int) else node.below_index
+        if other_kind is not None and (earliest is None or other_kind < earliest):
+            earliest, overlap = other_kind, False
+        child = node.children.get(element)
+        if child is None:
+            return None if earliest is None else (earliest, overlap)
+        node = child
+        # An earlier path that ends here is a prefix of this one.
+        if node.ends is not None and (earliest is None or node.ends < earliest):
+            earliest, overlap = node.ends, True
+    # This path ends here: it is a prefix of (or equal to) every earlier path through this node.
+    if node.first is not None and (earliest is None or node.first < earliest):
+        earliest, overlap = node.first, True
+    return None if earliest is None else (earliest, overlap)
+
+
+def _insert(root: _Node, path: tuple[str | int, ...], index: int) -> None:
+    node = root
+    for element in path:
+        if isinstance(element, int):
+            node.below_index = index if node.below_index is None else node.below_index
+        else:
+            node.below_key = index if node.below_key is None else node.below_key
+        child = node.children.get(element)
+        if child is None:
+            child = node.children[element] = _Node(index)
+        node = child
+    if node.ends is None:
+        node.ends = index
+
+
 def _check_disjoint(kind: str, paths: Iterable[Path], names: Mapping[str, str] | None) -> None:
     """Refuse two paths where one is, or leads into, the other.
 
     Also refuses paths that treat one attribute as a map and as a list
     (``a.b`` with ``a[0]``): at most one of them can be valid for any item.
+    The message names the pair a comparison of every pair in written order
+    would find first (the earliest first path, then its earliest partner),
+    found in one pass over a trie of the paths: linear in their total length.
     """
     resolved = [resolve_path(path, names, kind) for path in paths]
-    for i, first in enumerate(resolved):
-        for second in resolved[i + 1 :]:
-            for a, b in zip(first, second, strict=False):  # lengths may differ
-                if a != b or type(a) is not type(b):
-                    if isinstance(a, int) != isinstance(b, int):
-                        raise ValidationException(
-                            f"Invalid {kind}: Two document paths conflict with each other; must "
-                            "remove or rewrite one of these paths; "
-                            f"path one: {_render(first)}, path two: {_render(second)}"
-                        )
-                    break
-            else:
-                raise ValidationException(
-                    f"Invalid {kind}: Two document paths overlap with each other; must remove "
-                    "or rewrite one of these paths; "
-                    f"path one: {_render(first)}, path two: {_render(second)}"
-                )
+    root = _Node()
+    found: tuple[int, int, bool] | None = None  # (first path, second path, overlap)
+    for second, path in enumerate(resolved):
+        clash = _earliest_clash(root, path)
+        if clash is not None and (found is None or clash[0] < found[0]):
+            found = (clash[0], second, clash[1])
+            if clash[0] == 0:
+                break  # no pair can come before this one
+        _insert(root, path, second)
+    if found is None:
+        return
+    first, second, overlap = found
+    problem = "overlap" if overlap else "conflict"
+    raise ValidationException(
+        f"Invalid {kind}: Two document paths {problem} with each other; must remove "
+        "or rewrite one of these paths; "
+        f"path one: {_render(resolved[first])}, path two: {_render(resolved[second])}"
+    )
 
 
 def check_update(
