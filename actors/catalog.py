@@ -1,213 +1,287 @@
-"""The router's catalog, kept where a restarted router finds it again.
+"""The router's catalog: each table's entry, its partitions and streams, and its record.
 
-The router holds its tables in memory for speed, and writes each table's record
-(its spec, its streams, its auto scaling settings) to a key-value store on every
-change. Ray restarts a router that dies; the new one reads the records back and
-asks the partitions, which outlive it, which hash ranges they own: partition maps
-are never stored, since the partitions themselves are their truth.
-
-The store on a cluster is Ray's GCS key-value store (the store Ray Serve's
-controller recovers from); ``MemoryKeyValue`` stands in for it in unit tests.
+The router keeps its tables in memory; every change is also written to the
+``CatalogStore`` (see ``actors.catalog_store``), so a restarted router serves the same
+tables. Changes are decided synchronously (no await between check and update), so
+two concurrent creates of one name cannot both succeed. The catalog trusts its
+input: the client validated DynamoDB's parameters into typed specs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import pickle
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
 
-from grid._autoscaling import ScalingSettings
-from grid._keys import HASH_SPACE
-from grid._schema import TableSpec
+from actors.catalog_store import CatalogStore, TableRecord, TableStream
+from actors.system import ActorSystem, PartitionConfig
+from actors.table_monitor import Scaling, TableMonitor
+from grid._messages import describe_value
+from grid._partition_map import PartitionMap, PartitionRange
+from grid._schema import StreamSpecification, TableSpec, TableUpdate, billing_settings
+from grid._services import PartitionService, PartitionStats, StreamInfo
+from grid.errors import (
+    InternalServerError,
+    ResourceInUseException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 
-__all__ = [
-    "CatalogStore",
-    "MemoryKeyValue",
-    "PartitionReport",
-    "RayKeyValue",
-    "RecoveryPlan",
-    "TableRecord",
-    "TableStream",
-    "recovery_plan",
-]
+__all__ = ["Catalog", "TableEntry", "not_found"]
 
 log = logging.getLogger("grid.router")
 
 
 @dataclass(slots=True, kw_only=True)
-class TableStream:
-    """One stream of a table: how DynamoDB Streams names it, and its stream actor.
-
-    Records keep it without the handle: a restarted router finds the actor by name.
-    """
-
-    view_type: str
-    label: str
-    arn: str
-    handle: Any = None
-    status: str = "ENABLED"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TableRecord:
-    """What a restarted router needs to serve a table again, besides its partitions."""
-
+class TableEntry:
     spec: TableSpec
-    streams: tuple[TableStream, ...] = ()  # without their handles
-    read_scaling: ScalingSettings = ScalingSettings()
-    write_scaling: ScalingSettings = ScalingSettings()
-    auto_scaling_enabled: bool = False
+    status: str
+    partition_map: PartitionMap | None = None
+    streams: list[TableStream] = field(default_factory=list)  # the newest last
+    monitor: TableMonitor | None = None
+    resizing: bool = False  # update_table is setting the partition count
+
+    @property
+    def stream(self) -> TableStream | None:
+        return self.streams[-1] if self.streams else None
+
+    @property
+    def ranges(self) -> tuple[PartitionRange, ...]:
+        return self.partition_map.ranges if self.partition_map is not None else ()
 
 
-class KeyValue(Protocol):
-    def put(self, key: bytes, value: bytes) -> None: ...
-    def delete(self, key: bytes) -> None: ...
-    def values(self, prefix: bytes) -> list[bytes]: ...
+class Catalog:
+    """The tables of one grid: entries in memory, records in the store, actors through the system."""
+
+    def __init__(self, system: ActorSystem, store: CatalogStore) -> None:
+        self.system = system
+        self.store = store
+        self.tables: dict[str, TableEntry] = {}
+        # Tables a restarted router could not serve yet (a partition unreachable): retried.
+        self.held: dict[str, TableRecord] = {}
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def active(self, name: str) -> TableEntry:
+        """The ACTIVE table ``name``; ``ResourceNotFoundException`` otherwise."""
+        entry = self.tables.get(name)
+        if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
+            raise not_found(name)
+        return entry
+
+    def get_table(self, name: str) -> tuple[TableSpec, PartitionMap]:
+        """The spec and current partition map of an ACTIVE table, for clients to cache."""
+        self._refuse_held(name)
+        entry = self.tables.get(name)
+        if entry is None or entry.partition_map is None or entry.status != "ACTIVE":
+            # Item operations say no more than this in DynamoDB (DescribeTable names the table).
+            raise ResourceNotFoundException("Requested resource not found")
+        return entry.spec, entry.partition_map
+
+    def list_tables(self, exclusive_start: str | None, limit: int) -> dict[str, Any]:
+        names = sorted([name for name, entry in self.tables.items() if entry.status != "DELETING"] + list(self.held))
+        if exclusive_start is not None:
+            names = [name for name in names if name > exclusive_start]
+        page = names[:limit]
+        answer: dict[str, Any] = {"TableNames": page}
+        if len(names) > limit:
+            answer["LastEvaluatedTableName"] = page[-1]
+        return answer
+
+    def _refuse_held(self, name: str) -> None:
+        if name in self.held:
+            raise InternalServerError(
+                f"Table {name} is not served since the router restarted: one of its partitions is unreachable; "
+                "recovery is tried again every few seconds"
+            )
+
+    # -- create and delete -------------------------------------------------------------
+
+    async def create(self, spec: TableSpec) -> TableEntry:
+        """A new table's entry with its partitions started and provisioned (status CREATING)."""
+        if spec.name in self.tables:
+            raise ResourceInUseException(f"Table already exists: {spec.name}")
+        if spec.name in self.held:
+            raise ResourceInUseException(f"Table already exists: {spec.name} (not served since the router restarted)")
+        entry = TableEntry(spec=spec, status="CREATING")
+        self.tables[spec.name] = entry
+        ranges: list[PartitionRange] = []
+        try:
+            for index, (low, high) in enumerate(PartitionMap.uniform_bounds(spec.grid_settings.partitions)):
+                partition_id = f"p{index}-{uuid.uuid4().hex[:8]}"
+                partition = self.start_partition(spec, partition_id, low, high, map_version=1)
+                ranges.append(PartitionRange(partition_id=partition_id, low=low, high=high, handle=partition))
+            await asyncio.gather(*(partition.handle.ready() for partition in ranges))
+        except Exception:
+            del self.tables[spec.name]
+            for started in ranges:
+                self.system.stop(started.handle)
+            raise
+        entry.partition_map = PartitionMap(
+            table_name=spec.name, table_id=spec.table_id, version=1, ranges=tuple(ranges)
+        )
+        await self.provision(entry)
+        return entry
+
+    async def delete(self, name: str) -> dict[str, Any]:
+        held = self.held.pop(name, None)
+        if held is not None:  # not served since a restart: its record and whatever partitions live go
+            self.store.delete(name)
+            for partition in self.system.live_partitions().get(held.spec.table_id, []):
+                self.system.stop(partition)
+            return held.spec.describe(status="DELETING")
+        entry = self.tables.get(name)
+        if entry is None or entry.status == "DELETING":
+            raise not_found(name)
+        if entry.status != "ACTIVE":
+            raise ResourceInUseException(
+                f"Attempt to change a resource which is still in use: Table is being created: {name}"
+            )
+        entry.status = "DELETING"
+        description = await self.describe(entry)
+        del self.tables[name]
+        self.store.delete(name)  # first: a router restarted from here on must not bring the table back
+        for entry_range in entry.ranges:
+            self.system.stop(entry_range.handle)
+        for stream in entry.streams:
+            self.system.stop(stream.service)
+        if entry.monitor is not None:
+            entry.monitor.stop()
+        return description
+
+    def start_partition(
+        self, spec: TableSpec, partition_id: str, low: int, high: int, *, map_version: int, awaiting_items: bool = False
+    ) -> PartitionService:
+        return self.system.start_partition(
+            PartitionConfig(
+                table_name=spec.name,
+                table_id=spec.table_id,
+                partition_id=partition_id,
+                key_schema=spec.key_schema,
+                low=low,
+                high=high,
+                map_version=map_version,
+                awaiting_items=awaiting_items,
+                num_cpus=spec.grid_settings.partition_cpus,
+            )
+        )
+
+    # -- settings ----------------------------------------------------------------------
+
+    async def provision(self, entry: TableEntry) -> None:
+        """Split the table's provisioned throughput evenly over its partitions (None: on demand)."""
+        count = len(entry.ranges)
+        throughput = entry.spec.provisioned_throughput if entry.spec.billing_mode == "PROVISIONED" else None
+        read, write = (throughput[0] / count, throughput[1] / count) if throughput else (None, None)
+        await asyncio.gather(*(r.handle.provision(read, write) for r in entry.ranges))
+
+    async def update_billing(self, entry: TableEntry, update: TableUpdate) -> None:
+        """A new billing mode or throughput, combined with the table's current settings."""
+        mode = update.billing_mode or entry.spec.billing_mode
+        throughput = update.provisioned_throughput
+        if throughput is None and mode == "PROVISIONED" and entry.spec.provisioned_throughput is not None:
+            read, write = entry.spec.provisioned_throughput
+            throughput = {"ReadCapacityUnits": read, "WriteCapacityUnits": write}
+        mode, units = billing_settings(mode, throughput)
+        entry.spec = replace(entry.spec, billing_mode=mode, provisioned_throughput=units)
+        await self.provision(entry)
+
+    def save(self, entry: TableEntry) -> None:
+        """Write ``entry``'s record (a short blocking call to the store: catalog changes are rare)."""
+        if self.tables.get(entry.spec.name) is not entry:
+            return  # deleted meanwhile (an update or auto scaling step finishing late): no record
+        scaling = entry.monitor.scaling if entry.monitor is not None else Scaling()
+        record = TableRecord(
+            spec=entry.spec,
+            streams=tuple(replace(stream, service=None) for stream in entry.streams),
+            read_scaling=scaling.read.settings,
+            write_scaling=scaling.write.settings,
+            auto_scaling_enabled=scaling.enabled,
+        )
+        self.store.save(record)
+
+    # -- streams -----------------------------------------------------------------------
+
+    async def enable_stream(self, entry: TableEntry, wanted: StreamSpecification) -> None:
+        """Start a stream actor following every partition from its log's end (splits and merges must wait)."""
+        assert wanted.view_type is not None
+        settings = entry.spec.grid_settings
+        await asyncio.gather(
+            *(
+                r.handle.set_retention(settings.stream_retention_records, settings.stream_retention_seconds)
+                for r in entry.ranges
+            )
+        )
+        label = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        service = self.system.start_stream(table_name=entry.spec.name, table_id=entry.spec.table_id, label=label)
+        await service.start([(r.partition_id, r.handle) for r in entry.ranges])
+        arn = f"{entry.spec.arn}/stream/{label}"
+        entry.streams.append(TableStream(view_type=wanted.view_type, label=label, arn=arn, service=service))
+
+    def check_stream_change(self, entry: TableEntry, wanted: StreamSpecification) -> TableStream | None:
+        """The enabled stream ``wanted`` turns off (None when it turns one on); refuses a change to nothing."""
+        current = entry.stream if entry.stream is not None and entry.stream.status == "ENABLED" else None
+        if wanted.enabled and current is not None:
+            raise ValidationException(f"Table already has an enabled stream: {current.arn}")
+        if not wanted.enabled and current is None:
+            raise ValidationException("Table does not have a stream enabled")
+        return current
+
+    def list_streams(self, table_name: str | None) -> list[dict[str, Any]]:
+        return [
+            {"StreamArn": stream.arn, "TableName": name, "StreamLabel": stream.label}
+            for name, entry in sorted(self.tables.items())
+            if table_name is None or name == table_name
+            for stream in entry.streams
+        ]
+
+    def get_stream(self, arn: str) -> StreamInfo:
+        for entry in self.tables.values():
+            for stream in entry.streams:
+                if stream.arn == arn:
+                    return StreamInfo(
+                        arn=stream.arn,
+                        label=stream.label,
+                        status=stream.status,
+                        view_type=stream.view_type,
+                        key_schema=entry.spec.key_schema,
+                        table_name=entry.spec.name,
+                        service=stream.service,
+                    )
+        raise ResourceNotFoundException(f"Requested resource not found: Stream: {describe_value(arn)} not found")
+
+    # -- descriptions ------------------------------------------------------------------
+
+    async def describe_table(self, name: str) -> dict[str, Any]:
+        self._refuse_held(name)
+        entry = self.tables.get(name)
+        if entry is None:
+            raise not_found(name)
+        return await self.describe(entry)
+
+    async def describe(self, entry: TableEntry) -> dict[str, Any]:
+        partitions = len(entry.ranges) if entry.partition_map is not None else entry.spec.grid_settings.partitions
+        answers = await asyncio.gather(*(r.handle.stats() for r in entry.ranges), return_exceptions=True)
+        stats = [answer for answer in answers if isinstance(answer, PartitionStats)]  # a dead partition counts nothing
+        description = entry.spec.describe(
+            status=entry.status,
+            item_count=sum(s.item_count for s in stats),
+            size_bytes=sum(s.size_bytes for s in stats),
+            partitions=partitions,
+        )
+        stream = entry.stream
+        if stream is not None:
+            enabled = stream.status == "ENABLED"
+            description["StreamSpecification"] = StreamSpecification(
+                enabled=enabled, view_type=stream.view_type if enabled else None
+            ).describe()
+            description["LatestStreamArn"] = stream.arn
+            description["LatestStreamLabel"] = stream.label
+        return description
 
 
-class RayKeyValue:
-    """Ray's GCS key-value store: grid's keys, under a prefix of their own per grid namespace."""
-
-    # Ray's store namespace must hold no ":" (Ray splits listed keys at the first one),
-    # so the grid namespace, which may, goes hex-encoded into the keys instead.
-    STORE_NAMESPACE = "grid"
-
-    def __init__(self, grid_namespace: str) -> None:
-        self._prefix = grid_namespace.encode("utf-8").hex().encode("ascii") + b"/"
-
-    def put(self, key: bytes, value: bytes) -> None:
-        from ray.experimental import internal_kv
-
-        internal_kv._internal_kv_put(self._prefix + key, value, overwrite=True, namespace=self.STORE_NAMESPACE)
-
-    def delete(self, key: bytes) -> None:
-        from ray.experimental import internal_kv
-
-        internal_kv._internal_kv_del(self._prefix + key, namespace=self.STORE_NAMESPACE)
-
-    def values(self, prefix: bytes) -> list[bytes]:
-        from ray.experimental import internal_kv
-
-        keys = internal_kv._internal_kv_list(self._prefix + prefix, namespace=self.STORE_NAMESPACE)
-        found = (internal_kv._internal_kv_get(key, namespace=self.STORE_NAMESPACE) for key in keys)
-        return [value for value in found if value is not None]
-
-
-class MemoryKeyValue:
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.data[key] = value
-
-    def delete(self, key: bytes) -> None:
-        self.data.pop(key, None)
-
-    def values(self, prefix: bytes) -> list[bytes]:
-        return [value for key, value in sorted(self.data.items()) if key.startswith(prefix)]
-
-
-_TABLE_PREFIX = b"table/"
-
-
-class CatalogStore:
-    """The table records of one grid: written on every catalog change, read by a restarted router."""
-
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
-
-    def save(self, record: TableRecord) -> None:
-        self._kv.put(_TABLE_PREFIX + record.spec.name.encode("utf-8"), pickle.dumps(record, protocol=5))
-
-    def delete(self, table_name: str) -> None:
-        self._kv.delete(_TABLE_PREFIX + table_name.encode("utf-8"))
-
-    def load(self) -> list[TableRecord]:
-        """Every record that reads back (one that does not is logged and skipped)."""
-        records = []
-        for value in self._kv.values(_TABLE_PREFIX):
-            try:
-                records.append(pickle.loads(value))
-            except Exception:  # noqa: BLE001 - a record written by an incompatible grid
-                log.exception("a catalog record does not read back; skipped")
-        return records
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionReport:
-    """What a live partition says of itself to a restarted router."""
-
-    partition_id: str
-    low: int
-    high: int  # equal to ``low`` once retired by a merge
-    map_version: int
-    handle: Any = None
-    awaiting_items: bool = False  # a split's new partition that has not received its items
-    hand_over: tuple[int, int] | None = None  # kept items of its last move: the (high, map version) to undo to
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecoveryPlan:
-    """How a restarted router makes one table's partitions whole again, and the map it then serves."""
-
-    ranges: list[PartitionReport]  # in hash order, tiling the ring; an undone move's partition with its old range
-    version: int  # above every version a partition may have told a client about
-    undo: list[PartitionReport]  # moves cut short: these partitions take their items back
-    release: list[PartitionReport]  # moves that finished: these partitions forget the items they kept
-    stop: list[PartitionReport]  # split partitions never given items, and retired partitions
-
-
-def recovery_plan(reports: Sequence[PartitionReport]) -> RecoveryPlan | None:
-    """The plan for a table whose router died, from what its live partitions report; None if there is none.
-
-    A split or merge cut short by the router's death is finished if the receiver took
-    the items (the ranges tile the ring), else undone: the partition that handed them
-    over kept them, and owns them again. A move is undone only when its receiver is
-    alive and provably never took the items (a split's new partition still awaiting
-    them; a merge's lower neighbour whose range still ends where the retired one's
-    began), so a kept hand-over can never roll back writes a receiver acknowledged.
-    A split's new partition that never got its items is stopped either way. If no
-    such reading tiles the ring (a partition died), the table cannot be served.
-    """
-    if not reports:
-        return None
-    version = max(max(r.map_version, r.hand_over[1] if r.hand_over else 0) for r in reports)
-    orphans = [r for r in reports if r.awaiting_items]
-    settled = [r for r in reports if not r.awaiting_items]
-    owning = _in_hash_order(settled)
-    if _tiles(owning):
-        retired = [r for r in settled if r.high <= r.low]
-        release = [r for r in owning if r.hand_over is not None]
-        return RecoveryPlan(ranges=owning, version=version, undo=[], release=release, stop=orphans + retired)
-    undo = [r for r in settled if r.hand_over is not None and _never_received(r, reports)]
-    restored = [
-        replace(r, high=r.hand_over[0], map_version=r.hand_over[1], hand_over=None) if r.hand_over else r
-        for r in settled
-    ]
-    owning = _in_hash_order(restored)
-    if not undo or not _tiles(owning):
-        return None
-    retired = [r for r in restored if r.high <= r.low]
-    return RecoveryPlan(ranges=owning, version=version, undo=undo, release=[], stop=orphans + retired)
-
-
-def _never_received(giver: PartitionReport, reports: Sequence[PartitionReport]) -> bool:
-    """Whether the receiver of ``giver``'s kept hand-over is alive and did not take the items."""
-    if giver.high <= giver.low:  # retired by a merge: the lower neighbour has not grown over it
-        return any(r.low < giver.low == r.high for r in reports)
-    return any(r.awaiting_items and r.low == giver.high for r in reports)  # a split's new partition
-
-
-def _in_hash_order(reports: Iterable[PartitionReport]) -> list[PartitionReport]:
-    return sorted((r for r in reports if r.high > r.low), key=lambda r: r.low)
-
-
-def _tiles(ranges: Sequence[PartitionReport]) -> bool:
-    expected = 0
-    for report in ranges:
-        if report.low != expected:
-            return False
-        expected = report.high
-    return expected == HASH_SPACE and bool(ranges)
+def not_found(name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Table: {describe_value(name)} not found")

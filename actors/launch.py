@@ -1,38 +1,55 @@
 """The one place where grid's actor classes become Ray actors.
 
 Names, namespaces, lifetimes, resources and concurrency are set here on purpose:
-partitions and the router are detached (the data outlives the client that created
-it), ask for no CPU (they are I/O-bound event loops; Ray should not refuse to place
-them on a small machine), and partitions are spread over the cluster's nodes.
+partitions, streams, ledgers and the router are detached (the data outlives the
+client that created it), ask for no CPU (they are I/O-bound event loops; Ray should
+not refuse to place them on a small machine), and partitions are spread over the
+cluster's nodes. ``RayActorSystem`` is how the actors themselves start, find and
+stop each other on Ray.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import ray
 
+from actors.catalog_store import RayKeyValue
+from actors.ledger import LedgerActor
 from actors.partition import PartitionActor
-from grid._naming import ledger_actor_name, partition_actor_name, router_actor_name, stream_actor_name
+from actors.proxies import RayLedger, RayPartition, RayRouter, RayStream
+from actors.router import RouterActor
+from actors.stream import StreamActor
+from actors.system import KeyValue, PartitionConfig
+from grid._naming import (
+    ledger_actor_name,
+    partition_actor_name,
+    partition_actor_prefix,
+    router_actor_name,
+    stream_actor_name,
+    table_id_of_partition,
+)
+from grid.errors import PartitionUnavailableError
 
-__all__ = ["get_or_start_ledger", "get_or_start_router", "start_partition", "start_stream"]
+__all__ = ["RayActorSystem", "get_or_start_ledger", "get_or_start_router"]
+
+log = logging.getLogger("grid")
 
 # Async actors interleave calls only at awaits, and ours never await mid-operation;
 # the limit just bounds how many calls queue inside the actor.
 MAX_CONCURRENCY = 1000
 
 
-def get_or_start_router(namespace: str) -> Any:
+def get_or_start_router(namespace: str) -> RayRouter:
     """The router of ``namespace``, started if this is the grid's first client.
 
     Ray restarts it whenever it dies; the new one reads its catalog back. Calls
     that were running when it died fail as unavailable and Ray does not retry them;
-    the client tries them again (``Grid._ask_router``), so a create that had taken
-    effect may then answer that the table exists, as a retried DynamoDB call may.
+    the client tries them again (``Dispatcher.router_call``), so a create that had
+    taken effect may then answer that the table exists, as a retried DynamoDB call may.
     """
-    from actors.router import RouterActor  # the router itself starts partitions through here
-
-    return (
+    handle = (
         ray.remote(RouterActor)
         .options(
             name=router_actor_name(),
@@ -43,15 +60,14 @@ def get_or_start_router(namespace: str) -> Any:
             max_concurrency=MAX_CONCURRENCY,
             max_restarts=-1,
         )
-        .remote(namespace)
+        .remote(RayActorSystem(namespace))
     )
+    return RayRouter(handle)
 
 
-def get_or_start_ledger(namespace: str, index: int) -> Any:
+def get_or_start_ledger(namespace: str, index: int) -> RayLedger:
     """Transaction ledger ``index`` of ``namespace``, started by whoever needs it first."""
-    from actors.ledger import LedgerActor
-
-    return (
+    handle = (
         ray.remote(LedgerActor)
         .options(
             name=ledger_actor_name(index),
@@ -63,36 +79,81 @@ def get_or_start_ledger(namespace: str, index: int) -> Any:
         )
         .remote()
     )
+    return RayLedger(handle)
 
 
-def start_stream(namespace: str, *, table_name: str, table_id: str, label: str) -> Any:
-    """The stream actor of one table stream (one per stream: it fans out to every subscriber)."""
-    from actors.stream import StreamActor
+class RayActorSystem:
+    """grid's actors as detached, named Ray actors of one namespace (picklable: actors carry it)."""
 
-    return (
-        ray.remote(StreamActor)
-        .options(
-            name=stream_actor_name(table_id, label),
-            namespace=namespace,
-            lifetime="detached",
-            num_cpus=0,
-            max_concurrency=MAX_CONCURRENCY,
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RayActorSystem, (self.namespace,))
+
+    def start_partition(self, config: PartitionConfig) -> RayPartition:
+        """A partition actor; ``num_cpus`` above 0 lets Ray's cluster autoscaler add nodes for it."""
+        handle = (
+            ray.remote(PartitionActor)
+            .options(
+                name=partition_actor_name(config.table_id, config.partition_id),
+                namespace=self.namespace,
+                lifetime="detached",
+                num_cpus=config.num_cpus,
+                max_concurrency=MAX_CONCURRENCY,
+                scheduling_strategy="SPREAD",
+            )
+            .remote(config, self)
         )
-        .remote(namespace=namespace, table_name=table_name, table_id=table_id)
-    )
+        return RayPartition(handle)
 
-
-def start_partition(namespace: str, *, table_id: str, partition_id: str, num_cpus: float = 0.0, **config: Any) -> Any:
-    """A partition actor; ``num_cpus`` above 0 lets Ray's cluster autoscaler add nodes for it."""
-    return (
-        ray.remote(PartitionActor)
-        .options(
-            name=partition_actor_name(table_id, partition_id),
-            namespace=namespace,
-            lifetime="detached",
-            num_cpus=num_cpus,
-            max_concurrency=MAX_CONCURRENCY,
-            scheduling_strategy="SPREAD",
+    def start_stream(self, *, table_name: str, table_id: str, label: str) -> RayStream:
+        handle = (
+            ray.remote(StreamActor)
+            .options(
+                name=stream_actor_name(table_id, label),
+                namespace=self.namespace,
+                lifetime="detached",
+                num_cpus=0,
+                max_concurrency=MAX_CONCURRENCY,
+            )
+            .remote(self, table_name=table_name, table_id=table_id)
         )
-        .remote(partition_id=partition_id, **config)
-    )
+        return RayStream(handle)
+
+    def stop(self, actor: Any) -> None:
+        ray.kill(actor.handle, no_restart=True)
+
+    def live_partitions(self) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = {}
+        prefix = partition_actor_prefix()
+        for entry in ray.util.list_named_actors(all_namespaces=True):
+            if entry["namespace"] != self.namespace or not entry["name"].startswith(prefix):
+                continue
+            try:
+                handle = ray.get_actor(entry["name"], namespace=self.namespace)
+            except ValueError:
+                continue  # gone since it was listed
+            found.setdefault(table_id_of_partition(entry["name"]), []).append(RayPartition(handle))
+        return found
+
+    def find_stream(self, table_id: str, label: str) -> RayStream | None:
+        try:
+            return RayStream(ray.get_actor(stream_actor_name(table_id, label), namespace=self.namespace))
+        except ValueError:
+            return None
+
+    def ledger(self, index: int) -> RayLedger:
+        return get_or_start_ledger(self.namespace, index)
+
+    def router(self) -> RayRouter:
+        try:
+            return RayRouter(ray.get_actor(router_actor_name(), namespace=self.namespace))
+        except ValueError:
+            raise PartitionUnavailableError("The router is not running") from None
+
+    def key_value(self) -> KeyValue:
+        return RayKeyValue(self.namespace)
+
+    def node_id(self) -> str | None:
+        return str(ray.get_runtime_context().get_node_id())

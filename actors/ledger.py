@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from grid.errors import GridError, IdempotentParameterMismatchException, TransactionInProgressException
+from grid._requests import ABORTED, COMMITTED, PENDING
+from grid.errors import IdempotentParameterMismatchException, TransactionInProgressException
 
-__all__ = ["COMMITTED", "PENDING", "ABORTED", "TransactionLedger"]
-
-PENDING, COMMITTED, ABORTED = "PENDING", "COMMITTED", "ABORTED"
+__all__ = ["LedgerActor", "TransactionLedger"]
 TOKEN_WINDOW_SECONDS = 600.0  # DynamoDB keeps a ClientRequestToken for 10 minutes
 
 
@@ -133,11 +132,8 @@ class LedgerActor:
     async def resolve(self, txid: str) -> str:
         return self.ledger.resolve(txid)
 
-    async def begin_token(self, token: str, digest: str, txid: str, lease: float) -> tuple[bool, Any] | GridError:
-        try:
-            return self.ledger.begin_token(token, digest, txid, lease)
-        except GridError as error:
-            return error
+    async def begin_token(self, token: str, digest: str, txid: str, lease: float) -> tuple[bool, Any]:
+        return self.ledger.begin_token(token, digest, txid, lease)
 
     async def finish_token(self, token: str, outcome: Any) -> None:
         self.ledger.finish_token(token, outcome)

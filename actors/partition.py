@@ -1,9 +1,9 @@
 """The partition actor: a thin async shell over ``PartitionStore``.
 
 Each method calls the store without awaiting, so one operation (or one batch of
-single-item operations) runs atomically on the actor's event loop. Expected errors
-come back as values, not raised: Ray then ships them without wrapping, and the
-client's one choke point (``grid._transport``) raises them where the caller waits.
+single-item operations) runs atomically on the actor's event loop. A method returns
+its answer or raises a ``GridError``; in a batch (``execute``) each operation's error
+is a value in its position, since one operation's failure is not the batch's.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from actors.change_log import RetentionPolicy
-from actors.ledger import ABORTED, COMMITTED
-from actors.partition_store import PartitionStore
+from actors.partition_store import HandOverItems, PartitionStore
+from actors.system import ActorSystem, PartitionConfig
 from actors.transaction_participant import TransactionParticipant
 from grid._changes import ChangeRecord, LogSlice
-from grid._keys import KeySchema
 from grid._requests import (
+    ABORTED,
+    COMMITTED,
     Page,
     QueryRequest,
     ScanRequest,
@@ -33,6 +34,7 @@ from grid._requests import (
     WriteResult,
     op_from_wire,
 )
+from grid._services import PartitionStats
 from grid.errors import GridError
 
 __all__ = ["PartitionActor"]
@@ -49,36 +51,25 @@ def shard_name(partition_id: str, epoch: int) -> str:
 
 class PartitionActor:
     def __init__(
-        self,
-        *,
-        table_name: str,
-        partition_id: str,
-        key_schema: KeySchema,
-        low: int,
-        high: int,
-        map_version: int,
-        grid_namespace: str = "grid",
-        retention: RetentionPolicy | None = None,
-        awaiting_items: bool = False,
+        self, config: PartitionConfig, system: ActorSystem, *, retention: RetentionPolicy | None = None
     ) -> None:
-        self.table_name = table_name
-        self.partition_id = partition_id
-        self.namespace = grid_namespace
+        self.table_name = config.table_name
+        self.partition_id = config.partition_id
+        self._system = system
         # A split's new partition, until the items of its range arrive: a router restarted
         # before then stops it (the old partition still has them).
-        self.awaiting_items = awaiting_items
+        self.awaiting_items = config.awaiting_items
         self.store = PartitionStore(
-            key_schema=key_schema,
-            low=low,
-            high=high,
-            map_version=map_version,
+            key_schema=config.key_schema,
+            low=config.low,
+            high=config.high,
+            map_version=config.map_version,
             retention=retention,
-            shard_id=shard_name(partition_id, 0),
+            shard_id=shard_name(config.partition_id, 0),
         )
         self._log_advanced = asyncio.Event()  # replaced each time it fires: waiters hold their own
         self.transactions = TransactionParticipant(self.store)
         self._sweeper: asyncio.Task[None] | None = None
-        self._ledgers: dict[int, Any] = {}
         self._batches = 0
         self._service_seconds = 0.0
 
@@ -136,39 +127,35 @@ class PartitionActor:
         except GridError as error:
             return error
 
-    async def query(self, request: QueryRequest) -> Page | GridError:
+    async def query(self, request: QueryRequest) -> Page:
         started = time.perf_counter()
         try:
             return self.store.query(request)
-        except GridError as error:
-            return error
         finally:
             self._served(started)
 
-    async def scan(self, request: ScanRequest) -> Page | GridError:
+    async def scan(self, request: ScanRequest) -> Page:
         started = time.perf_counter()
         try:
             return self.store.scan(request)
-        except GridError as error:
-            return error
         finally:
             self._served(started)
 
-    async def split_off(self, at: int, map_version: int) -> tuple[list[tuple[bytes, bytes]], str]:
+    async def split_off(self, at: int, map_version: int) -> tuple[HandOverItems, str]:
         """Hand over ``[at, high)``; answers its items and the stream shard that closed."""
         closed = self.store.log.shards[-1].shard_id
         entries = self.store.split_off(at, map_version, child_shard_id=self._next_shard_id())
         self._wake_log_readers()
         return entries, closed
 
-    async def ingest(self, entries: list[tuple[bytes, bytes]], parent_shard_id: str | None = None) -> None:
+    async def ingest(self, entries: HandOverItems, parent_shard_id: str | None = None) -> None:
         """Take over a split's items; this partition's stream shard is a child of ``parent_shard_id``."""
         self.store.ingest(entries)
         if parent_shard_id is not None:
             self.store.log.shards[0].parents = (parent_shard_id,)
         self.awaiting_items = False
 
-    async def retire(self, map_version: int) -> tuple[list[tuple[bytes, bytes]], str]:
+    async def retire(self, map_version: int) -> tuple[HandOverItems, str]:
         """Hand over every item to the lower neighbour (a merge); answers them and the shard that closed.
 
         From now on every request is refused as moved; the log stays readable until the
@@ -189,9 +176,7 @@ class PartitionActor:
         self._wake_log_readers()
         return undone
 
-    async def absorb_upper(
-        self, entries: list[tuple[bytes, bytes]], high: int, map_version: int, other_parent: str
-    ) -> None:
+    async def absorb_upper(self, entries: HandOverItems, high: int, map_version: int, other_parent: str) -> None:
         """Take over the retired upper neighbour's range and items; the next shard names both parents."""
         self.store.absorb_upper(entries, high, map_version, self._next_shard_id(), other_parent)
         self._wake_log_readers()
@@ -245,35 +230,37 @@ class PartitionActor:
             await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
             for ledger, txid in self.transactions.expired():
                 try:
-                    state = await self._ledger(ledger).resolve.remote(txid)
-                except Exception:  # the ledger is unreachable now: ask again next round
+                    state = await self._system.ledger(ledger).resolve(txid)
+                except GridError:  # the ledger is unreachable now: ask again next round
                     continue
                 if state == COMMITTED:
                     self.transactions.commit(txid)
                 elif state == ABORTED:
                     self.transactions.abort(txid)
 
-    def _ledger(self, index: int) -> Any:
-        if index not in self._ledgers:
-            from actors.launch import get_or_start_ledger
-
-            self._ledgers[index] = get_or_start_ledger(self.namespace, index)
-        return self._ledgers[index]
-
-    async def stats(self) -> dict[str, Any]:
-        import ray
-
-        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    async def stats(self) -> PartitionStats:
         totals = self.store.meter.totals
-        return {
-            "partition_id": self.partition_id,
-            "node_id": node_id,
-            "awaiting_items": self.awaiting_items,
-            **self.store.stats(),
-            "consumed_read_units": totals.read_units,
-            "consumed_write_units": totals.write_units,
-            "throttled_reads": totals.throttled_reads,
-            "throttled_writes": totals.throttled_writes,
-            "batches": self._batches,
-            "service_seconds": self._service_seconds,
-        }
+        store = self.store
+        return PartitionStats(
+            partition_id=self.partition_id,
+            node_id=self._system.node_id(),
+            awaiting_items=self.awaiting_items,
+            item_count=store.item_count,
+            size_bytes=store.size_bytes,
+            low=store.low,
+            high=store.high,
+            map_version=store.map_version,
+            hand_over=store.kept_hand_over,
+            last_sequence=store.log.last_sequence,
+            consumed_read_units=totals.read_units,
+            consumed_write_units=totals.write_units,
+            throttled_reads=totals.throttled_reads,
+            throttled_writes=totals.throttled_writes,
+            batches=self._batches,
+            service_seconds=self._service_seconds,
+        )
+
+    def stop(self) -> None:
+        """Stop background work (the lock sweeper); the process keeps the rest until it ends."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()

@@ -45,9 +45,10 @@ from grid.errors import (
     ValidationException,
 )
 
-__all__ = ["PartitionStore", "PlannedWrite"]
+__all__ = ["HandOverItems", "PartitionStore", "PlannedWrite"]
 
 OpResult = bytes | None | WriteResult | GridError
+HandOverItems = list[tuple[bytes, bytes]]  # (storage key, encoded item) pairs that change partition
 WriteOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
 
 
@@ -434,13 +435,15 @@ class PartitionStore:
                 self._stored_bytes += len(data) - len(self._items[key])
             self._items[key] = data
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "item_count": len(self._items),
-            "size_bytes": self._stored_bytes,
-            "low": self.low,
-            "high": self.high,
-            "map_version": self.map_version,
-            "hand_over": (self.hand_over.high, self.hand_over.map_version) if self.hand_over else None,
-            "last_sequence": self.log.last_sequence,
-        }
+    @property
+    def kept_hand_over(self) -> tuple[int, int] | None:
+        """The kept hand-over's (high, map version) to undo to; None when none is kept."""
+        return (self.hand_over.high, self.hand_over.map_version) if self.hand_over is not None else None
+
+    @property
+    def item_count(self) -> int:
+        return len(self._items)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._stored_bytes

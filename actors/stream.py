@@ -26,16 +26,23 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from grid._changes import SEQUENCE, TIMESTAMP, ChangeRecord, LogSlice
-from grid._naming import router_actor_name
-from grid.errors import GridError, ResourceNotFoundException, TrimmedDataAccessException, ValidationException
+from actors.system import ActorSystem
+from grid._changes import SEQUENCE, TIMESTAMP, ChangeRecord, LogSlice, format_sequence
+from grid._messages import describe_value
+from grid._services import PartitionService
+from grid.errors import (
+    GridError,
+    PartitionUnavailableError,
+    ResourceNotFoundException,
+    TrimmedDataAccessException,
+    ValidationException,
+)
 
 __all__ = ["ShardState", "StreamActor", "StreamFanout"]
 
 BUFFER_RECORDS_PER_SHARD = 20_000
 PUMP_BATCH = 2_000
 PUMP_WAIT_SECONDS = 1.0
-SEQUENCE_DIGITS = 21
 POLL_LINGER_SECONDS = 0.005
 DISCOVERY_RETRY_SECONDS = 0.02
 DISCOVERY_MAX_RETRY_SECONDS = 1.0
@@ -197,20 +204,16 @@ class StreamFanout:
         return shards
 
 
-def format_sequence(sequence: int) -> str:
-    return str(sequence).zfill(SEQUENCE_DIGITS)
-
-
 class StreamActor:
     """One table stream: pumps from partitions, serves polls, stores consumers' checkpoints."""
 
-    def __init__(self, *, namespace: str, table_name: str, table_id: str) -> None:
-        self.namespace = namespace
+    def __init__(self, system: ActorSystem, *, table_name: str, table_id: str) -> None:
+        self._system = system
         self.table_name = table_name
         self.table_id = table_id
         self.fanout = StreamFanout()
         self._pumps: dict[str, asyncio.Task[None]] = {}
-        self._partitions: dict[str, Any] = {}
+        self._partitions: dict[str, PartitionService] = {}
         self._retired: set[str] = set()
         self._map_version = 0  # the newest table map this stream has followed
         self._wanted_version = 0  # the newest map version a partition has reported
@@ -218,23 +221,23 @@ class StreamActor:
         self._started = False
         self.enabled_at = time.time()
 
-    async def start(self, partitions: list[tuple[str, Any]]) -> None:
+    async def start(self, partitions: list[tuple[str, PartitionService]]) -> None:
         """Begin at the partitions' current log ends: earlier writes are not part of this stream."""
-        for partition_id, handle in partitions:
-            await self._add_partition(partition_id, handle, floor=None)
+        for partition_id, partition in partitions:
+            await self._add_partition(partition_id, partition, floor=None)
         self._started = True
 
-    async def _add_partition(self, partition_id: str, handle: Any, floor: int | None) -> None:
+    async def _add_partition(self, partition_id: str, partition: PartitionService, floor: int | None) -> None:
         if partition_id in self._partitions or partition_id in self._retired:
             return
-        piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
+        piece = await partition.wait_log(1 << 62, 0, 0)
         if partition_id in self._partitions or partition_id in self._retired:
             return  # found, or merged away, while this asked
         start = piece.last_sequence if floor is None else floor
-        self._partitions[partition_id] = handle
+        self._partitions[partition_id] = partition
         empty = LogSlice([], piece.shards, piece.first_retained, start, piece.map_version)
         self._learn(partition_id, empty, through=start, floor=start)
-        self._pumps[partition_id] = asyncio.get_running_loop().create_task(self._pump(partition_id, handle, start))
+        self._pumps[partition_id] = asyncio.get_running_loop().create_task(self._pump(partition_id, partition, start))
 
     def _learn(self, partition_id: str, piece: LogSlice, through: int, floor: int = 0) -> None:
         """Take a partition's slice, and follow the table's map if the partition has seen a newer one."""
@@ -244,13 +247,11 @@ class StreamActor:
             if self._discovery is None or self._discovery.done():
                 self._discovery = asyncio.get_running_loop().create_task(self._discover_partitions())
 
-    async def _pump(self, partition_id: str, handle: Any, after: int) -> None:
-        from ray.exceptions import RayActorError
-
+    async def _pump(self, partition_id: str, partition: PartitionService, after: int) -> None:
         while True:
             try:
-                piece: LogSlice = await handle.wait_log.remote(after, PUMP_BATCH, PUMP_WAIT_SECONDS)
-            except RayActorError:
+                piece = await partition.wait_log(after, PUMP_BATCH, PUMP_WAIT_SECONDS)
+            except PartitionUnavailableError:
                 self._partitions.pop(partition_id, None)  # gone (table deleted): nobody reads it again
                 return
             if piece.records:
@@ -265,19 +266,15 @@ class StreamActor:
         also while the router restarts or holds the table. Runs beside the pumps,
         which go on meanwhile.
         """
-        import ray
-
-        router = ray.get_actor(router_actor_name(), namespace=self.namespace)
         delay = DISCOVERY_RETRY_SECONDS
         while self._map_version < self._wanted_version:
             try:
-                answer = await router.get_table.remote(self.table_name)
-            except ray.exceptions.RayError:
-                answer = None  # the router is restarting: ask again
-            if isinstance(answer, ResourceNotFoundException):
+                _, partition_map = await self._system.router().get_table(self.table_name)
+            except ResourceNotFoundException:
                 return  # the table is gone
-            if answer is not None and not isinstance(answer, GridError):
-                _, partition_map = answer
+            except GridError:
+                pass  # the router is restarting, or holds the table: ask again
+            else:
                 for entry in partition_map.ranges:
                     await self._add_partition(entry.partition_id, entry.handle, floor=0)
                 self._map_version = max(self._map_version, partition_map.version)
@@ -285,7 +282,7 @@ class StreamActor:
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, DISCOVERY_MAX_RETRY_SECONDS)
 
-    async def retire_partition(self, partition_id: str, handle: Any, retention_seconds: float) -> None:
+    async def retire_partition(self, partition_id: str, partition: PartitionService, retention_seconds: float) -> None:
         """A merge retired this partition: keep its retained records here, then stop reading it.
 
         Called by the router after the partition handed its range over (its log is
@@ -296,12 +293,12 @@ class StreamActor:
         pump = self._pumps.pop(partition_id, None)
         if pump is not None:
             pump.cancel()
-        piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
+        piece = await partition.wait_log(1 << 62, 0, 0)
         self.fanout.absorb(partition_id, LogSlice([], piece.shards, piece.first_retained, 0), 0, 0)
         records: list[ChangeRecord] = []
         after = piece.first_retained - 1
         while after < piece.last_sequence:
-            chunk: list[ChangeRecord] = await handle.read_log.remote(after, PUMP_BATCH * 10)
+            chunk = await partition.read_log(after, PUMP_BATCH * 10)
             if not chunk:
                 break
             records.extend(chunk)
@@ -310,7 +307,7 @@ class StreamActor:
         self.fanout.archive(partition_id, records, first, retention_seconds)
         self._partitions.pop(partition_id, None)  # only now: until archived, readers still read its log
 
-    async def restore_partition(self, partition_id: str, handle: Any) -> None:
+    async def restore_partition(self, partition_id: str, partition: PartitionService) -> None:
         """A merge failed after ``retire_partition``: the partition writes again, in a new child shard.
 
         Without ``retire_partition`` before, nothing changes: its pump still reads it.
@@ -319,16 +316,14 @@ class StreamActor:
             return
         self._retired.discard(partition_id)
         self._partitions.pop(partition_id, None)
-        await self._add_partition(partition_id, handle, floor=0)
+        await self._add_partition(partition_id, partition, floor=0)
 
     async def _catch_up(self) -> None:
         """Learn each partition's current log end, so positions resolve against the present."""
-        from ray.exceptions import RayActorError
-
-        for partition_id, handle in list(self._partitions.items()):
+        for partition_id, partition in list(self._partitions.items()):
             try:
-                piece: LogSlice = await handle.wait_log.remote(1 << 62, 0, 0)
-            except RayActorError:
+                piece = await partition.wait_log(1 << 62, 0, 0)
+            except PartitionUnavailableError:
                 continue  # gone: its pump forgets it
             self._learn(partition_id, LogSlice([], piece.shards, piece.first_retained, 0, piece.map_version), 0)
             for shard in self.fanout.shards.values():
@@ -338,48 +333,40 @@ class StreamActor:
     async def ready(self) -> bool:
         return self._started
 
-    async def subscribe(self, start: str, consumer: str | None) -> dict[str, int] | GridError:
+    async def subscribe(self, start: str, consumer: str | None) -> dict[str, int]:
         """Initial cursors: a named consumer's checkpoints, else the ``start`` position (stored for it)."""
-        try:
-            if consumer is not None and consumer in self.fanout.checkpoints:
-                positions = dict(self.fanout.checkpoints[consumer])
-                self._check_retained(positions)
-                return positions
-            if start == "LATEST":
-                await self._catch_up()  # LATEST means after every write acknowledged so far
-            cursors = self.fanout.initial_cursors(start)
-            if consumer is not None:
-                self.fanout.checkpoints[consumer] = dict(cursors)
-            return cursors
-        except GridError as error:
-            return error
+        if consumer is not None and consumer in self.fanout.checkpoints:
+            positions = dict(self.fanout.checkpoints[consumer])
+            self._check_retained(positions)
+            return positions
+        if start == "LATEST":
+            await self._catch_up()  # LATEST means after every write acknowledged so far
+        cursors = self.fanout.initial_cursors(start)
+        if consumer is not None:
+            self.fanout.checkpoints[consumer] = dict(cursors)
+        return cursors
 
-    async def poll(
-        self, cursors: dict[str, int], limit: int, wait: float
-    ) -> list[tuple[str, list[ChangeRecord]]] | GridError:
+    async def poll(self, cursors: dict[str, int], limit: int, wait: float) -> list[tuple[str, list[ChangeRecord]]]:
         """Records after ``cursors`` (shard by shard, each in order), waiting up to ``wait`` for any."""
-        try:
-            self.fanout.trim_archives(time.time())
-            deadline = time.monotonic() + wait
-            lingered = False
-            while True:
-                self._check_retained(cursors)
-                found = await self._collect(cursors, limit)
-                remaining = deadline - time.monotonic()
-                if found and not lingered and sum(len(r) for _, r in found) < limit // 4:
-                    # A few records: linger a moment so one call carries many (a call costs
-                    # the subscriber far more than a record does).
-                    lingered = True
-                    await asyncio.sleep(POLL_LINGER_SECONDS)
-                    continue
-                if found or remaining <= 0:
-                    return found
-                try:
-                    await asyncio.wait_for(self.fanout.changed.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
-        except GridError as error:
-            return error
+        self.fanout.trim_archives(time.time())
+        deadline = time.monotonic() + wait
+        lingered = False
+        while True:
+            self._check_retained(cursors)
+            found = await self._collect(cursors, limit)
+            remaining = deadline - time.monotonic()
+            if found and not lingered and sum(len(r) for _, r in found) < limit // 4:
+                # A few records: linger a moment so one call carries many (a call costs
+                # the subscriber far more than a record does).
+                lingered = True
+                await asyncio.sleep(POLL_LINGER_SECONDS)
+                continue
+            if found or remaining <= 0:
+                return found
+            try:
+                await asyncio.wait_for(self.fanout.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
 
     async def _collect(self, cursors: dict[str, int], limit: int) -> list[tuple[str, list[ChangeRecord]]]:
         found = []
@@ -397,9 +384,9 @@ class StreamActor:
         """A shard's records after ``after``: from its buffer, else from its partition's log."""
         records = self.fanout.from_buffer(shard, after, limit)
         if records is None:  # behind the buffer: read the partition's log itself
-            handle = self._partitions.get(shard.partition_id)
-            # No handle: a partition being retired and not yet archived (the next poll gets it).
-            records = await handle.read_log.remote(after, limit) if handle is not None else []
+            partition = self._partitions.get(shard.partition_id)
+            # None: a partition being retired and not yet archived (the next poll gets it).
+            records = await partition.read_log(after, limit) if partition is not None else []
         if shard.last_sequence is not None:
             records = [r for r in records if r[SEQUENCE] <= shard.last_sequence]
         return records
@@ -418,14 +405,12 @@ class StreamActor:
     async def describe_shards(self) -> list[dict[str, Any]]:
         return self.fanout.describe_shards()
 
-    async def read_shard(self, shard_id: str, after: int, limit: int) -> tuple[list[ChangeRecord], bool] | GridError:
+    async def read_shard(self, shard_id: str, after: int, limit: int) -> tuple[list[ChangeRecord], bool]:
         """For GetRecords: records of one shard after ``after``, and whether the shard is closed and done."""
-        shard = self.fanout.shards.get(shard_id)
-        if shard is None:
-            return ResourceNotFoundException(f"Requested resource not found: Shard does not exist: {shard_id}")
+        shard = self._shard(shard_id)
         self.fanout.trim_archives(time.time())
         if after < shard.first_retained - 1:
-            return TrimmedDataAccessException(
+            raise TrimmedDataAccessException(
                 "The operation attempted to read past the oldest stream record in a shard."
             )
         after = max(after, shard.floor)
@@ -433,11 +418,17 @@ class StreamActor:
         end = records[-1][SEQUENCE] if records else after
         return records, shard.closed_and_read(end)
 
-    async def shard_position(self, shard_id: str, kind: str, sequence: int | None) -> int | GridError:
-        """The cursor a shard iterator of ``kind`` starts from."""
+    def _shard(self, shard_id: str) -> ShardState:
         shard = self.fanout.shards.get(shard_id)
         if shard is None:
-            return ResourceNotFoundException(f"Requested resource not found: Shard does not exist: {shard_id}")
+            raise ResourceNotFoundException(
+                f"Requested resource not found: Shard does not exist: {describe_value(shard_id)}"
+            )
+        return shard
+
+    async def shard_position(self, shard_id: str, kind: str, sequence: int | None) -> int:
+        """The cursor a shard iterator of ``kind`` starts from."""
+        shard = self._shard(shard_id)
         if kind == "TRIM_HORIZON":
             return shard.start_after
         if kind == "LATEST":
@@ -446,13 +437,16 @@ class StreamActor:
                 return shard.last_sequence
             return max(shard.pulled, shard.latest, shard.start_after)
         if sequence is None:
-            return ValidationException(f"SequenceNumber is required for {kind}")
+            raise ValidationException(f"SequenceNumber is required for {kind}")
         if sequence - 1 < shard.first_retained - 1:
-            return TrimmedDataAccessException(
+            raise TrimmedDataAccessException(
                 "The operation attempted to read past the oldest stream record in a shard."
             )
         return sequence - 1 if kind == "AT_SEQUENCE_NUMBER" else sequence
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
+        """Stop pumping (the router deletes the table): background work ends here."""
         for task in self._pumps.values():
             task.cancel()
+        if self._discovery is not None:
+            self._discovery.cancel()

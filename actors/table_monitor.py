@@ -26,22 +26,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grid._autoscaling import ScalingSettings, TargetTracker
+from grid._services import PartitionStats
 
 __all__ = ["PartitionLimits", "TableMonitor"]
 
 MAX_SAMPLES = 3600
 COLD_PRESSURE = 0.25
 COLD_POLICY_MINUTES = 5.0
-_ZERO_COUNTERS = dict.fromkeys(
-    (
-        "consumed_read_units",
-        "consumed_write_units",
-        "throttled_reads",
-        "throttled_writes",
-        "batches",
-        "service_seconds",
-    ),
-    0,
+# A partition's counters before it served anything.
+_ZERO = PartitionStats(
+    partition_id="",
+    node_id=None,
+    awaiting_items=False,
+    item_count=0,
+    size_bytes=0,
+    low=0,
+    high=0,
+    map_version=0,
+    hand_over=None,
+    last_sequence=0,
 )
 _GAUGES: dict[str, Any] = {}
 
@@ -104,7 +107,7 @@ class TableMonitor:
         self._merge = merge
         self._ranges = ranges
         self._limits = limits
-        self._counters: dict[str, dict[str, Any]] = {}  # each partition's stats at the last tick
+        self._counters: dict[str, PartitionStats] = {}  # each partition's stats at the last tick
         self._cold_since: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_tick: float | None = None
@@ -131,9 +134,9 @@ class TableMonitor:
                 continue
 
     async def sample(self) -> dict[str, Any] | None:
-        handles = [entry.handle for entry in self._ranges()]
-        answers = await asyncio.gather(*(h.stats.remote() for h in handles), return_exceptions=True)
-        stats = [a for a in answers if isinstance(a, dict)]
+        partitions_now = [entry.handle for entry in self._ranges()]
+        answers = await asyncio.gather(*(p.stats() for p in partitions_now), return_exceptions=True)
+        stats = [a for a in answers if isinstance(a, PartitionStats)]
         now = time.monotonic()
         last, self._last_tick = self._last_tick, now
         partitions = self._partition_metrics(stats, baseline=last is not None)
@@ -156,9 +159,9 @@ class TableMonitor:
             "ProvisionedWriteCapacityUnits": provisioned[1] if provisioned else None,
             "ThrottledReadRequests": sum(m["ThrottledReadRequests"] for m in partitions),
             "ThrottledWriteRequests": sum(m["ThrottledWriteRequests"] for m in partitions),
-            "Partitions": len(handles),
-            "ItemCount": sum(s["item_count"] for s in stats),
-            "TableSizeBytes": sum(s["size_bytes"] for s in stats),
+            "Partitions": len(partitions_now),
+            "ItemCount": sum(s.item_count for s in stats),
+            "TableSizeBytes": sum(s.size_bytes for s in stats),
             "AverageServiceLatencyMs": _mean_latency_ms(partitions),
             "PartitionMetrics": partitions,
         }
@@ -168,23 +171,23 @@ class TableMonitor:
         await self._policy_minute(elapsed, read, write, provisioned)
         return sample
 
-    def _partition_metrics(self, stats: list[dict[str, Any]], *, baseline: bool) -> list[dict[str, Any]]:
+    def _partition_metrics(self, stats: list[PartitionStats], *, baseline: bool) -> list[dict[str, Any]]:
         """What each partition did since the last tick (one that is new since then, since it started)."""
         metrics = []
-        counters, self._counters = self._counters, {entry["partition_id"]: entry for entry in stats}
+        counters, self._counters = self._counters, {entry.partition_id: entry for entry in stats}
         for entry in stats:
-            before = counters.get(entry["partition_id"], _ZERO_COUNTERS if baseline else entry)
+            before = counters.get(entry.partition_id, _ZERO if baseline else entry)
             metrics.append(
                 {
-                    "PartitionId": entry["partition_id"],
-                    "ConsumedReadUnits": entry["consumed_read_units"] - before["consumed_read_units"],
-                    "ConsumedWriteUnits": entry["consumed_write_units"] - before["consumed_write_units"],
-                    "ThrottledReadRequests": entry["throttled_reads"] - before["throttled_reads"],
-                    "ThrottledWriteRequests": entry["throttled_writes"] - before["throttled_writes"],
-                    "ItemCount": entry["item_count"],
-                    "SizeBytes": entry["size_bytes"],
-                    "Batches": entry["batches"] - before["batches"],
-                    "ServiceSeconds": entry["service_seconds"] - before["service_seconds"],
+                    "PartitionId": entry.partition_id,
+                    "ConsumedReadUnits": entry.consumed_read_units - before.consumed_read_units,
+                    "ConsumedWriteUnits": entry.consumed_write_units - before.consumed_write_units,
+                    "ThrottledReadRequests": entry.throttled_reads - before.throttled_reads,
+                    "ThrottledWriteRequests": entry.throttled_writes - before.throttled_writes,
+                    "ItemCount": entry.item_count,
+                    "SizeBytes": entry.size_bytes,
+                    "Batches": entry.batches - before.batches,
+                    "ServiceSeconds": entry.service_seconds - before.service_seconds,
                 }
             )
         return metrics

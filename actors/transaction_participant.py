@@ -27,7 +27,7 @@ from typing import Any
 from actors.partition_store import PartitionStore, PlannedWrite
 from grid._capacity import read_units
 from grid._changes import KEY
-from grid._requests import ConditionCheckOp, DeleteOp, PutOp, UpdateOp
+from grid._requests import LOCKED, ConditionCheckOp, DeleteOp, PutOp, UpdateOp
 from grid.errors import (
     ConditionalCheckFailedException,
     ProvisionedThroughputExceededException,
@@ -37,7 +37,6 @@ from grid.errors import (
 __all__ = ["Lock", "TransactionParticipant"]
 
 TxOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
-LOCKED = "locked"  # what ``read`` answers for an item a transaction holds
 
 
 # A transaction action's answer: units consumed when it can go ahead, else why not.

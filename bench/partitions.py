@@ -23,7 +23,6 @@ import uvloop
 import grid
 from bench._common import fixed_partitions
 from bench.throughput import ITEMS, run_callers
-from grid._transport import call
 from tests.seed import CATALOG_TABLE, catalog_item
 
 
@@ -33,14 +32,14 @@ async def split_and_merge_seconds_per_gb(client: grid.Grid, items: int) -> dict[
     async with table.batch_writer() as batch:
         for number in range(items):
             await batch.put_item(Item=catalog_item(number // 4, number))
-    route = await client._route("split")
+    route = await client.dispatcher.route("split")
     only = route.map.ranges[0]
     started = time.perf_counter()
-    new_map = await call(client._transport.router.split_partition, "split", only.partition_id)
+    new_map = await client.dispatcher.router_call(lambda router: router.split_partition("split", only.partition_id))
     split = time.perf_counter() - started
-    moved = (await new_map.ranges[1].handle.stats.remote())["size_bytes"]
+    moved = (await new_map.ranges[1].handle.stats()).size_bytes
     started = time.perf_counter()
-    await call(client._transport.router.merge_partitions, "split", only.partition_id)
+    await client.dispatcher.router_call(lambda router: router.merge_partitions("split", only.partition_id))
     merge = time.perf_counter() - started
     await client.delete_table(TableName="split")
     return {

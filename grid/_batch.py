@@ -11,32 +11,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grid._capacity import Consumed, consumed_capacity_response, read_units, return_consumed_capacity
 from grid._codec import decode_item
-from grid._item_requests import build_delete, build_get, build_put, check_params, shape_item
-from grid._requests import DeleteOp, PutOp
+from grid._dispatch import Dispatcher
+from grid._expression_args import PreparedExpressions
+from grid._item_requests import build_delete, build_get, build_put, off_loop_if_long, shape_item
+from grid._keys import KeySchema
+from grid._operations import check_request
+from grid._requests import DeleteOp, GetOp, PutOp
 from grid.errors import GridError, InternalServerError, TransactionConflictException, ValidationException
-
-if TYPE_CHECKING:
-    from grid._client import Grid
 
 __all__ = ["BatchWriter", "batch_get_item", "batch_write_item"]
 
 MAX_BATCH_GET_KEYS = 100
 MAX_BATCH_WRITE_ITEMS = 25
-_GET_TABLE_PARAMS = frozenset(
-    {"Keys", "ProjectionExpression", "ExpressionAttributeNames", "ConsistentRead", "AttributesToGet"}
-)
 
 
 def _requests_map(params: Mapping[str, Any], operation: str) -> Mapping[str, Any]:
-    check_params(operation, params, frozenset({"RequestItems"}))
+    check_request(operation, params)
     requests = params.get("RequestItems")
     if not isinstance(requests, Mapping) or not requests:
         raise ValidationException(f"{operation}: RequestItems must be a non-empty map of table names to requests")
     return requests
+
+
+def _build_gets(
+    schema: KeySchema, request: Mapping[str, Any], keys: list[Any]
+) -> list[tuple[GetOp, PreparedExpressions]]:
+    return [build_get(schema, {**request, "Key": key}) for key in keys]
 
 
 def _unprocessed(error: BaseException) -> bool:
@@ -44,21 +48,18 @@ def _unprocessed(error: BaseException) -> bool:
     return isinstance(error, TransactionConflictException) or (isinstance(error, GridError) and error.retryable)
 
 
-async def batch_get_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
+async def batch_get_item(dispatcher: Dispatcher, params: Mapping[str, Any]) -> dict[str, Any]:
     requests = _requests_map(params, "BatchGetItem")
     capacity = return_consumed_capacity(params)
     consumed: list[Consumed] = []
     plans = []
     total = 0
     for table_name, request in requests.items():
-        if not isinstance(request, Mapping):
-            raise ValidationException("Each BatchGetItem table request must be a map with Keys")
-        check_params("BatchGetItem", request, _GET_TABLE_PARAMS)
         keys = request.get("Keys")
         if not isinstance(keys, list) or not keys:
             raise ValidationException("1 validation error detected: Keys must have length of at least 1")
-        schema = (await grid._route(table_name)).spec.key_schema
-        built = [build_get(schema, {**request, "Key": key}) for key in keys]
+        schema = (await dispatcher.route(table_name)).spec.key_schema
+        built = await off_loop_if_long(request, _build_gets, schema, request, keys)
         if len({op.key.key for op, _ in built}) != len(built):
             raise ValidationException("Provided list of item keys contains duplicates")
         total += len(built)
@@ -67,7 +68,7 @@ async def batch_get_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any
         raise ValidationException(
             "Too many items requested for the BatchGetItem call: the limit is 100 keys in one request"
         )
-    calls = [grid._run_item_op(name, op) for name, _, _, built in plans for op, _ in built]
+    calls = [dispatcher.run_item_op(name, op) for name, _, _, built in plans for op, _ in built]
     answers = iter(await asyncio.gather(*calls, return_exceptions=True))
     responses: dict[str, list[dict[str, Any]]] = {}
     unprocessed: dict[str, dict[str, Any]] = {}
@@ -88,22 +89,20 @@ async def batch_get_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any
     return {**response, **consumed_capacity_response(consumed, capacity, as_list=True)}
 
 
-async def batch_write_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
+async def batch_write_item(dispatcher: Dispatcher, params: Mapping[str, Any]) -> dict[str, Any]:
     requests = _requests_map(params, "BatchWriteItem")
     capacity = return_consumed_capacity(params)
     plans: list[tuple[str, Any, PutOp | DeleteOp]] = []
     for table_name, writes in requests.items():
         if not isinstance(writes, list) or not writes:
             raise ValidationException("Each BatchWriteItem table request must be a non-empty list")
-        schema = (await grid._route(table_name)).spec.key_schema
+        schema = (await dispatcher.route(table_name)).spec.key_schema
         for write in writes:
-            if not isinstance(write, Mapping) or len(write) != 1 or not set(write) <= {"PutRequest", "DeleteRequest"}:
+            if len(write) != 1:
                 raise ValidationException("Each write request must have exactly one of PutRequest or DeleteRequest")
             if "PutRequest" in write:
-                check_params("PutRequest", write["PutRequest"], frozenset({"Item"}))
                 plans.append((table_name, write, build_put(schema, write["PutRequest"])))
             else:
-                check_params("DeleteRequest", write["DeleteRequest"], frozenset({"Key"}))
                 plans.append((table_name, write, build_delete(schema, write["DeleteRequest"])))
     if len(plans) > MAX_BATCH_WRITE_ITEMS:
         raise ValidationException(
@@ -112,7 +111,7 @@ async def batch_write_item(grid: Grid, params: Mapping[str, Any]) -> dict[str, A
         )
     if len({(name, op.key.key) for name, _, op in plans}) != len(plans):
         raise ValidationException("Provided list of item keys contains duplicates")
-    answers = await asyncio.gather(*(grid._run_item_op(name, op) for name, _, op in plans), return_exceptions=True)
+    answers = await asyncio.gather(*(dispatcher.run_item_op(name, op) for name, _, op in plans), return_exceptions=True)
     unprocessed: dict[str, list[Any]] = {}
     consumed: list[Consumed] = []
     for (table_name, write, _), answer in zip(plans, answers, strict=True):
@@ -135,7 +134,7 @@ class BatchWriter:
 
     def __init__(
         self,
-        grid: Grid,
+        dispatcher: Dispatcher,
         table_name: str,
         *,
         overwrite_by_pkeys: list[str] | None,
@@ -144,7 +143,7 @@ class BatchWriter:
     ) -> None:
         if not 1 <= flush_amount <= MAX_BATCH_WRITE_ITEMS:
             raise ValidationException("flush_amount must be from 1 to 25")
-        self._grid = grid
+        self._dispatcher = dispatcher
         self._table_name = table_name
         self._pkeys = list(overwrite_by_pkeys or [])
         self._flush_amount = flush_amount
@@ -197,11 +196,11 @@ class BatchWriter:
         try:
             pending = batch
             for attempt in range(1, 50):
-                answer = await batch_write_item(self._grid, {"RequestItems": {self._table_name: pending}})
+                answer = await batch_write_item(self._dispatcher, {"RequestItems": {self._table_name: pending}})
                 pending = answer["UnprocessedItems"].get(self._table_name, [])
                 if not pending:
                     return
-                await asyncio.sleep(self._grid.retry_policy.backoff(attempt))
+                await asyncio.sleep(self._dispatcher.policy.backoff(attempt))
             raise InternalServerError(f"{len(pending)} items stayed unprocessed after repeated retries")
         except BaseException as error:
             self._error = self._error or error

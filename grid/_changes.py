@@ -19,7 +19,16 @@ __all__ = [
     "ChangeEvent",
     "ChangeRecord",
     "LogSlice",
+    "format_sequence",
 ]
+
+# DynamoDB Streams' sequence numbers are decimal strings of 21 to 40 digits.
+SEQUENCE_DIGITS = 21
+
+
+def format_sequence(sequence: int) -> str:
+    """A change record's sequence number as DynamoDB Streams writes it."""
+    return str(sequence).zfill(SEQUENCE_DIGITS)
 
 
 class ChangeEvent(IntEnum):

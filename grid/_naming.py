@@ -16,6 +16,7 @@ __all__ = [
     "partition_actor_prefix",
     "router_actor_name",
     "stream_actor_name",
+    "table_id_of_partition",
 ]
 
 ROUTER_ACTOR = "grid-router"
@@ -34,6 +35,11 @@ def partition_actor_name(table_id: str, partition_id: str) -> str:
 def partition_actor_prefix(table_id: str | None = None) -> str:
     """What the names of ``table_id``'s partition actors start with (of every table's, without it)."""
     return "grid-partition-" if table_id is None else f"grid-partition-{table_id}-"
+
+
+def table_id_of_partition(actor_name: str) -> str:
+    """The table id in a partition actor's name (table ids are hex: they hold no "-")."""
+    return actor_name.removeprefix(partition_actor_prefix()).partition("-")[0]
 
 
 def ledger_actor_name(index: int) -> str:

@@ -19,6 +19,10 @@ from grid._keys import StorageKey
 from grid._wire import compact_pickle
 
 __all__ = [
+    "ABORTED",
+    "COMMITTED",
+    "LOCKED",
+    "PENDING",
     "ConditionCheckOp",
     "DeleteOp",
     "ExpressionArgs",
@@ -158,6 +162,11 @@ TxOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
 
 
 # -- transaction messages: they share the partition's batched call with item ops ------------
+
+# A transaction's states in its ledger; the coordinator decides COMMITTED or ABORTED once.
+PENDING, COMMITTED, ABORTED = "PENDING", "COMMITTED", "ABORTED"
+# What a partition answers to ``TxRead`` for an item a prepared transaction holds.
+LOCKED = "locked"
 
 
 class _TxMessage:

@@ -1,7 +1,8 @@
-"""Table definitions: ``create_table``'s parameters, validated, and their description.
+"""Table definitions: ``create_table``'s and ``update_table``'s parameters, validated, and their description.
 
-The router holds a ``TableSpec`` per table; the same validation runs in the client
-(so bad input fails before any Ray call) and in the router (the authority).
+The client validates DynamoDB's parameters here, so bad input fails before any actor
+call, and sends the router typed specs (``TableSpec``, ``TableUpdate``); the router
+keeps a ``TableSpec`` per table and checks only what depends on the table's state.
 """
 
 from __future__ import annotations
@@ -9,14 +10,24 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from grid._keys import KEY_TYPES, KeySchema
+from grid._messages import describe_value
+from grid._operations import check_request
 from grid.errors import ValidationException
 
-__all__ = ["STREAM_VIEW_TYPES", "GridSettings", "StreamSpecification", "TableSpec"]
+__all__ = [
+    "STREAM_VIEW_TYPES",
+    "GridSettings",
+    "StreamSpecification",
+    "TableSpec",
+    "TableUpdate",
+    "billing_settings",
+    "check_table_name",
+]
 
 _TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 DEFAULT_PARTITIONS = 4
@@ -27,7 +38,7 @@ BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
 def check_table_name(name: Any) -> str:
     if not isinstance(name, str) or not _TABLE_NAME.match(name):
         raise ValidationException(
-            f"1 validation error detected: Value '{name}' at 'tableName' failed to satisfy constraint: "
+            f"1 validation error detected: Value '{describe_value(name)}' at 'tableName' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length between 3 and 255"
         )
     return name
@@ -98,6 +109,15 @@ class GridSettings:
             ),
         )
 
+    def updated(self, partitions: int | None, time_scale: float | None) -> GridSettings:
+        """These settings with what ``update_table`` may change online."""
+        changed = self
+        if partitions is not None:
+            changed = replace(changed, partitions=partitions)
+        if time_scale is not None:
+            changed = replace(changed, time_scale=time_scale)
+        return changed
+
     def describe(self) -> dict[str, Any]:
         return {
             "Partitions": self.partitions,
@@ -157,21 +177,7 @@ class TableSpec:
     @classmethod
     def from_create_params(cls, params: Mapping[str, Any]) -> TableSpec:
         """Validate ``create_table``'s keyword arguments as DynamoDB does."""
-        allowed = {
-            "TableName",
-            "KeySchema",
-            "AttributeDefinitions",
-            "BillingMode",
-            "ProvisionedThroughput",
-            "GridSettings",
-            "Tags",
-            "TableClass",
-            "DeletionProtectionEnabled",
-            "StreamSpecification",
-        }
-        unknown = set(params) - allowed
-        if unknown:
-            raise ValidationException(f"Unsupported create_table parameters: {', '.join(sorted(unknown))}")
+        check_request("CreateTable", params)
         name = check_table_name(params.get("TableName"))
         definitions = _attribute_definitions(params.get("AttributeDefinitions"))
         key_schema = _key_schema(params.get("KeySchema"), definitions)
@@ -240,7 +246,7 @@ def _attribute_definitions(raw: Any) -> dict[str, str]:
             raise ValidationException("AttributeName must be a non-empty string")
         if kind not in KEY_TYPES:
             raise ValidationException(
-                f"1 validation error detected: Value '{kind}' at 'attributeDefinitions.member.attributeType' "
+                f"1 validation error detected: Value '{describe_value(kind)}' at 'attributeDefinitions.member.attributeType' "
                 "failed to satisfy constraint: Member must satisfy enum value set: [B, N, S]"
             )
         if name in definitions:
@@ -285,7 +291,7 @@ def billing_settings(mode: Any, throughput: Any) -> tuple[str, tuple[int, int] |
     mode = mode or "PROVISIONED"
     if mode not in BILLING_MODES:
         raise ValidationException(
-            f"1 validation error detected: Value '{mode}' at 'billingMode' failed to satisfy constraint: "
+            f"1 validation error detected: Value '{describe_value(mode)}' at 'billingMode' failed to satisfy constraint: "
             "Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
         )
     if mode == "PAY_PER_REQUEST":
@@ -309,3 +315,51 @@ def billing_settings(mode: Any, throughput: Any) -> tuple[str, tuple[int, int] |
             )
     assert isinstance(read, int) and isinstance(write, int)
     return mode, (read, write)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableUpdate:
+    """``update_table``'s parameters, validated: what to change (None: leave as it is).
+
+    ``billing_mode`` and ``provisioned_throughput`` are combined with the table's
+    current settings by the router (``billing_settings``), which alone knows them.
+    """
+
+    stream: StreamSpecification | None = None
+    billing_mode: str | None = None
+    provisioned_throughput: Mapping[str, Any] | None = None
+    partitions: int | None = None
+    time_scale: float | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TableUpdate:
+        stream = params.get("StreamSpecification")
+        mode = params.get("BillingMode")
+        if mode is not None and mode not in BILLING_MODES:
+            raise ValidationException(
+                f"1 validation error detected: Value '{describe_value(mode)}' at 'billingMode' failed to satisfy "
+                "constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+            )
+        throughput = params.get("ProvisionedThroughput")
+        if throughput is not None and not isinstance(throughput, Mapping):
+            raise ValidationException("ProvisionedThroughput must be a map of ReadCapacityUnits and WriteCapacityUnits")
+        partitions = time_scale = None
+        raw = params.get("GridSettings")
+        if raw is not None:
+            if not isinstance(raw, Mapping) or set(raw) - {"Partitions", "TimeScale"}:
+                raise ValidationException("update_table's GridSettings takes Partitions and TimeScale")
+            if "Partitions" in raw:
+                partitions = _positive_number(raw, "Partitions", DEFAULT_PARTITIONS, int, 1, MAX_PARTITIONS)
+            if "TimeScale" in raw:
+                time_scale = float(_positive_number(raw, "TimeScale", 1.0, (int, float), 1, 100_000))  # type: ignore[arg-type]
+        return cls(
+            stream=StreamSpecification.from_params(stream) if stream is not None else None,
+            billing_mode=mode,
+            provisioned_throughput=throughput,
+            partitions=partitions,
+            time_scale=time_scale,
+        )
+
+    @property
+    def changes_billing(self) -> bool:
+        return self.billing_mode is not None or self.provisioned_throughput is not None

@@ -17,28 +17,36 @@ import base64
 import enum
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-from grid._changes import EVENT, KEY, NEW_IMAGE, OLD_IMAGE, SEQUENCE, TIMESTAMP, ChangeEvent, ChangeRecord
+from grid._changes import (
+    EVENT,
+    KEY,
+    NEW_IMAGE,
+    OLD_IMAGE,
+    SEQUENCE,
+    TIMESTAMP,
+    ChangeEvent,
+    ChangeRecord,
+    format_sequence,
+)
 from grid._codec import decode_item
-from grid._item_requests import check_params
-from grid._keys import KeySchema
-from grid._transport import call, submit
+from grid._dispatch import Dispatcher
+from grid._operations import check_request, page_limit, required_string
+from grid._services import StreamInfo, StreamService
 from grid.errors import ExpiredIteratorException, PartitionUnavailableError, ValidationException
-
-if TYPE_CHECKING:
-    from grid._client import Grid
 
 __all__ = ["StreamReader", "describe_stream", "get_records", "get_shard_iterator", "list_streams"]
 
 POLL_LIMIT = 1000
 POLL_WAIT_SECONDS = 1.0
-SEQUENCE_DIGITS = 21
 NEW_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 OLD_VIEWS = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
+MAX_ITERATOR_CHARS = 2048  # DynamoDB Streams' ShardIterator is at most 2048 characters
+T = TypeVar("T")
 
 
 class ReaderState(enum.Enum):
@@ -47,14 +55,10 @@ class ReaderState(enum.Enum):
     CLOSED = "closed"
 
 
-def format_sequence(sequence: int) -> str:
-    return str(sequence).zfill(SEQUENCE_DIGITS)
-
-
-def stream_record(record: ChangeRecord, shard_id: str, stream: Mapping[str, Any]) -> dict[str, Any]:
+def stream_record(record: ChangeRecord, shard_id: str, stream: StreamInfo) -> dict[str, Any]:
     """A change record in DynamoDB Streams' shape, with native Python values."""
-    view_type: str = stream["view_type"]
-    schema: KeySchema = stream["key_schema"]
+    view_type = stream.view_type
+    schema = stream.key_schema
     sequence, old_image, new_image = record[SEQUENCE], record[OLD_IMAGE], record[NEW_IMAGE]
     # Decode only the images the view shows (decoding is most of a record's cost), and
     # one image for the keys when the view shows none.
@@ -88,7 +92,7 @@ def stream_record(record: ChangeRecord, shard_id: str, stream: Mapping[str, Any]
         "eventSource": "aws:dynamodb",
         "awsRegion": "local",
         "dynamodb": body,
-        "eventSourceARN": stream["arn"],
+        "eventSourceARN": stream.arn,
     }
 
 
@@ -100,25 +104,12 @@ def _position(record: Mapping[str, Any]) -> tuple[str, int]:
         raise ValidationException("checkpoint takes a record this stream yielded") from None
 
 
-async def _stream_of_table(grid: Grid, table_name: str) -> dict[str, Any]:
-    description = (await grid.describe_table(TableName=table_name))["Table"]
+async def _stream_of_table(dispatcher: Dispatcher, table_name: str) -> StreamInfo:
+    description = await dispatcher.router_call(lambda router: router.describe_table(table_name))
     arn = description.get("LatestStreamArn")
     if arn is None or not description.get("StreamSpecification", {}).get("StreamEnabled"):
         raise ValidationException(f"Table {table_name} has no enabled stream: set StreamSpecification first")
-    return await _stream(grid, arn)
-
-
-async def _stream(grid: Grid, arn: str, *, fresh: bool = False) -> dict[str, Any]:
-    """A stream's actor, view type and key schema, from the router once per client.
-
-    Cached like partition maps: the router stays off the path of GetRecords calls.
-    ``fresh`` asks again (for a status that can change, as DescribeStream shows).
-    """
-    info = grid._stream_info.get(arn)
-    if info is None or fresh:
-        info = await grid._ask_router("get_stream", arn)
-        grid._stream_info[arn] = info
-    return info
+    return await dispatcher.stream_info(arn)
 
 
 class StreamReader:
@@ -130,17 +121,18 @@ class StreamReader:
     consumer has no stored position.
     """
 
-    def __init__(self, grid: Grid, table_name: str, *, start: str, consumer: str | None) -> None:
+    def __init__(self, dispatcher: Dispatcher, table_name: str, *, start: str, consumer: str | None) -> None:
         if start not in ("TRIM_HORIZON", "LATEST"):
             raise ValidationException('start must be "TRIM_HORIZON" or "LATEST"')
         if consumer is not None and (not isinstance(consumer, str) or not consumer):
             raise ValidationException("consumer must be a non-empty string")
-        self._grid = grid
+        self._dispatcher = dispatcher
         self.table_name = table_name
         self.start = start
         self.consumer = consumer
         self._state = ReaderState.NEW
-        self._stream: dict[str, Any] = {}
+        self._stream: StreamInfo | None = None
+        self._service: StreamService | None = None
         self._cursors: dict[str, int] = {}  # through what each shard has been received
         self._received: deque[tuple[str, ChangeRecord]] = deque()
         self._next_poll: asyncio.Future[list[tuple[str, list[ChangeRecord]]]] | None = None
@@ -164,13 +156,17 @@ class StreamReader:
                 raise StopAsyncIteration  # closed while waiting
             await self._fill()
         shard_id, record = self._received.popleft()
+        assert self._stream is not None
         return stream_record(record, shard_id, self._stream)
 
-    async def _open(self) -> None:
+    async def _open(self) -> StreamService:
         if self._state is ReaderState.NEW:
-            self._stream = await _stream_of_table(self._grid, self.table_name)
-            self._cursors = await call(self._stream["handle"].subscribe, self.start, self.consumer)
+            self._stream = await _stream_of_table(self._dispatcher, self.table_name)
+            self._service = self._dispatcher.transport.stream(self._stream)
+            self._cursors = await self._service.subscribe(self.start, self.consumer)
             self._state = ReaderState.OPEN
+        assert self._service is not None
+        return self._service
 
     async def _fill(self) -> None:
         poll = self._next_poll or self._poll()
@@ -188,9 +184,8 @@ class StreamReader:
     def _poll(self) -> asyncio.Future[list[tuple[str, list[ChangeRecord]]]]:
         # Sent now, not when the event loop next runs a coroutine: a consumer that works
         # through a batch without awaiting would otherwise hold the next poll back.
-        future = asyncio.ensure_future(
-            submit(self._stream["handle"].poll, dict(self._cursors), POLL_LIMIT, POLL_WAIT_SECONDS)
-        )
+        assert self._service is not None
+        future = asyncio.ensure_future(self._service.poll(dict(self._cursors), POLL_LIMIT, POLL_WAIT_SECONDS))
         # A reader dropped without close() leaves its last poll behind: never an unretrieved error.
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
         return future
@@ -199,9 +194,9 @@ class StreamReader:
         """Store this named consumer's position: a new reader of that name continues after ``record``."""
         if self.consumer is None:
             raise ValidationException("checkpoint needs a named consumer: table.stream(consumer=...)")
-        await self._open()
+        service = await self._open()
         shard_id, sequence = _position(record)
-        await call(self._stream["handle"].checkpoint, self.consumer, shard_id, sequence)
+        await service.checkpoint(self.consumer, shard_id, sequence)
 
     async def close(self) -> None:
         """Release the reader; records it received but did not yield are dropped."""
@@ -215,68 +210,53 @@ class StreamReader:
 # -- DynamoDB Streams' low-level calls -------------------------------------------------------
 
 
-async def list_streams(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
-    check_params("ListStreams", params, frozenset({"TableName", "Limit", "ExclusiveStartStreamArn"}))
+async def list_streams(dispatcher: Dispatcher, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_request("ListStreams", params)
     table = params.get("TableName")
-    if table is not None and not isinstance(table, str):
-        raise ValidationException("TableName must be a string")
-    streams = await grid._ask_router("list_streams", table)
+    streams = await dispatcher.router_call(lambda router: router.list_streams(table))
     start = params.get("ExclusiveStartStreamArn")
     if start is not None:
         arns = [s["StreamArn"] for s in streams]
         streams = streams[arns.index(start) + 1 :] if start in arns else []
-    limit = _limit(params, 100)
+    limit = page_limit(params, 100)
     answer: dict[str, Any] = {"Streams": streams[:limit]}
     if len(streams) > limit:
         answer["LastEvaluatedStreamArn"] = streams[limit - 1]["StreamArn"]
     return answer
 
 
-async def describe_stream(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
-    check_params("DescribeStream", params, frozenset({"StreamArn", "Limit", "ExclusiveStartShardId"}))
-    stream = await _stream(grid, _string(params, "StreamArn"), fresh=True)
-    shards = await call(stream["handle"].describe_shards)
+async def describe_stream(dispatcher: Dispatcher, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_request("DescribeStream", params)
+    limit = page_limit(params, 100)
+    stream = await dispatcher.stream_info(required_string(params, "StreamArn"), fresh=True)
+    shards = await dispatcher.transport.stream(stream).describe_shards()
     start = params.get("ExclusiveStartShardId")
     if start is not None:
         ids = [s["ShardId"] for s in shards]
         shards = shards[ids.index(start) + 1 :] if start in ids else []
     return {
         "StreamDescription": {
-            "StreamArn": stream["arn"],
-            "StreamLabel": stream["label"],
-            "StreamStatus": stream["status"],
-            "StreamViewType": stream["view_type"],
-            "TableName": stream["table_name"],
+            "StreamArn": stream.arn,
+            "StreamLabel": stream.label,
+            "StreamStatus": stream.status,
+            "StreamViewType": stream.view_type,
+            "TableName": stream.table_name,
             "KeySchema": [
                 {"AttributeName": name, "KeyType": kind}
-                for name, kind in zip(stream["key_schema"].names, ("HASH", "RANGE"), strict=False)
+                for name, kind in zip(stream.key_schema.names, ("HASH", "RANGE"), strict=False)
             ],
-            "Shards": shards[: _limit(params, 100)],
+            "Shards": shards[:limit],
         }
     }
 
 
-async def _stream_call(grid: Grid, stream: dict[str, Any], method: str, *args: Any) -> Any:
-    """Call the stream actor; if the cached one is gone (table deleted), ask the router again."""
+async def _on_stream(dispatcher: Dispatcher, stream: StreamInfo, call: Callable[[StreamService], Awaitable[T]]) -> T:
+    """``call`` on the stream actor; if the cached one is gone (table deleted), ask the router again."""
     try:
-        return await call(getattr(stream["handle"], method), *args)
+        return await call(dispatcher.transport.stream(stream))
     except PartitionUnavailableError:
-        fresh = await _stream(grid, stream["arn"], fresh=True)  # ResourceNotFoundException if it is gone
-        return await call(getattr(fresh["handle"], method), *args)
-
-
-def _limit(params: Mapping[str, Any], highest: int) -> int:
-    limit = params.get("Limit", highest)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= highest:
-        raise ValidationException(f"Limit must be an integer from 1 to {highest}")
-    return limit
-
-
-def _string(params: Mapping[str, Any], name: str) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value:
-        raise ValidationException(f"{name} must be a non-empty string")
-    return value
+        fresh = await dispatcher.stream_info(stream.arn, fresh=True)  # ResourceNotFoundException if it is gone
+        return await call(dispatcher.transport.stream(fresh))
 
 
 def _encode_iterator(arn: str, shard_id: str, after: int) -> str:
@@ -285,33 +265,44 @@ def _encode_iterator(arn: str, shard_id: str, after: int) -> str:
 
 
 def _decode_iterator(iterator: Any) -> tuple[str, str, int]:
+    if not isinstance(iterator, str) or len(iterator) > MAX_ITERATOR_CHARS:
+        raise ExpiredIteratorException("Iterator is not valid or has expired")
     try:
-        fields = json.loads(base64.urlsafe_b64decode(str(iterator).encode("ascii")))
-        return str(fields["a"]), str(fields["s"]), int(fields["p"])
+        fields = json.loads(base64.urlsafe_b64decode(iterator.encode("ascii")))
+        arn, shard_id, after = fields["a"], fields["s"], fields["p"]
     except (ValueError, KeyError, TypeError):
         raise ExpiredIteratorException("Iterator is not valid or has expired") from None
+    if (
+        not isinstance(arn, str)
+        or not isinstance(shard_id, str)
+        or isinstance(after, bool)
+        or not isinstance(after, int)
+    ):
+        raise ExpiredIteratorException("Iterator is not valid or has expired")
+    return arn, shard_id, after
 
 
-async def get_shard_iterator(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
-    check_params("GetShardIterator", params, frozenset({"StreamArn", "ShardId", "ShardIteratorType", "SequenceNumber"}))
+async def get_shard_iterator(dispatcher: Dispatcher, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_request("GetShardIterator", params)
     kind = params.get("ShardIteratorType")
     if kind not in ITERATOR_TYPES:
         raise ValidationException(f"ShardIteratorType must be one of {', '.join(ITERATOR_TYPES)}")
     sequence = params.get("SequenceNumber")
-    number = int(sequence) if isinstance(sequence, str) and sequence.isdigit() else None
+    number = int(sequence) if isinstance(sequence, str) and sequence.isdigit() and len(sequence) <= 40 else None
     if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER") and number is None:
         raise ValidationException(f"A valid SequenceNumber is required for {kind}")
-    stream = await _stream(grid, _string(params, "StreamArn"))
-    after = await _stream_call(grid, stream, "shard_position", _string(params, "ShardId"), kind, number)
-    return {"ShardIterator": _encode_iterator(stream["arn"], params["ShardId"], after)}
+    shard_id = required_string(params, "ShardId")
+    stream = await dispatcher.stream_info(required_string(params, "StreamArn"))
+    after = await _on_stream(dispatcher, stream, lambda service: service.shard_position(shard_id, kind, number))
+    return {"ShardIterator": _encode_iterator(stream.arn, shard_id, after)}
 
 
-async def get_records(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
-    check_params("GetRecords", params, frozenset({"ShardIterator", "Limit"}))
-    limit = _limit(params, 1000)
+async def get_records(dispatcher: Dispatcher, params: Mapping[str, Any]) -> dict[str, Any]:
+    check_request("GetRecords", params)
+    limit = page_limit(params, 1000)
     arn, shard_id, after = _decode_iterator(params.get("ShardIterator"))
-    stream = await _stream(grid, arn)
-    records, finished = await _stream_call(grid, stream, "read_shard", shard_id, after, limit)
+    stream = await dispatcher.stream_info(arn)
+    records, finished = await _on_stream(dispatcher, stream, lambda service: service.read_shard(shard_id, after, limit))
     end = records[-1][SEQUENCE] if records else after
     answer: dict[str, Any] = {"Records": [stream_record(r, shard_id, stream) for r in records]}
     answer["NextShardIterator"] = None if finished else _encode_iterator(arn, shard_id, end)

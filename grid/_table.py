@@ -9,11 +9,12 @@ partition (single-item calls coalesced per partition by ``PartitionBatcher``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grid._batch import BatchWriter
 from grid._capacity import Consumed, consumed_capacity_response, read_units, return_consumed_capacity
 from grid._codec import decode_item
+from grid._dispatch import Dispatcher
 from grid._expression_args import PreparedExpressions
 from grid._expressions import key_condition_parts
 from grid._item_requests import (
@@ -21,115 +22,28 @@ from grid._item_requests import (
     build_get,
     build_put,
     build_update,
-    check_params,
     consistent_read,
+    off_loop_if_long,
     prepare_request_expressions,
     shape_item,
 )
 from grid._keys import HASH_SPACE, KeySchema, encode_sort_value, increment_bytes
+from grid._messages import describe_value
+from grid._operations import check_request, positive_limit
 from grid._requests import Page, QueryRequest, ScanRequest, WriteResult
 from grid._streams import StreamReader
 from grid.errors import ValidationException
 
-if TYPE_CHECKING:
-    from grid._client import Grid
-
 __all__ = ["Table"]
 
 _SELECT = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
-_PUT_PARAMS = frozenset(
-    {
-        "Item",
-        "ConditionExpression",
-        "ExpressionAttributeNames",
-        "ExpressionAttributeValues",
-        "ReturnValues",
-        "ReturnValuesOnConditionCheckFailure",
-        "TableName",
-    }
-)
-_GET_PARAMS = frozenset(
-    {
-        "Key",
-        "ProjectionExpression",
-        "ExpressionAttributeNames",
-        "ConsistentRead",
-        "AttributesToGet",
-        "TableName",
-    }
-)
-_UPDATE_PARAMS = frozenset(
-    {
-        "Key",
-        "UpdateExpression",
-        "ConditionExpression",
-        "ExpressionAttributeNames",
-        "ExpressionAttributeValues",
-        "ReturnValues",
-        "ReturnValuesOnConditionCheckFailure",
-        "TableName",
-    }
-)
-_DELETE_PARAMS = frozenset(
-    {
-        "Key",
-        "ConditionExpression",
-        "ExpressionAttributeNames",
-        "ExpressionAttributeValues",
-        "ReturnValues",
-        "ReturnValuesOnConditionCheckFailure",
-        "TableName",
-    }
-)
-_QUERY_PARAMS = frozenset(
-    {
-        "KeyConditionExpression",
-        "FilterExpression",
-        "ProjectionExpression",
-        "ExpressionAttributeNames",
-        "ExpressionAttributeValues",
-        "Limit",
-        "ExclusiveStartKey",
-        "ScanIndexForward",
-        "ConsistentRead",
-        "Select",
-        "IndexName",
-        "TableName",
-    }
-)
-_SCAN_PARAMS = frozenset(
-    {
-        "FilterExpression",
-        "ProjectionExpression",
-        "ExpressionAttributeNames",
-        "ExpressionAttributeValues",
-        "Limit",
-        "ExclusiveStartKey",
-        "ConsistentRead",
-        "Select",
-        "Segment",
-        "TotalSegments",
-        "IndexName",
-        "TableName",
-    }
-)
-
-
-def _positive_limit(params: Mapping[str, Any]) -> int | None:
-    limit = params.get("Limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValidationException(
-            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: "
-            "Member must have value greater than or equal to 1"
-        )
-    return limit
 
 
 class Table:
     """One table of a ``Grid``; get it with ``grid.Table(name)`` or ``await grid.create_table(...)``."""
 
-    def __init__(self, grid: Grid, name: str) -> None:
-        self._grid = grid
+    def __init__(self, dispatcher: Dispatcher, name: str) -> None:
+        self._dispatcher = dispatcher
         self.name = name
 
     @property
@@ -140,7 +54,7 @@ class Table:
         return f"grid.Table(name={self.name!r})"
 
     async def _key_schema(self) -> KeySchema:
-        return (await self._grid._route(self.name)).spec.key_schema
+        return (await self._dispatcher.route(self.name)).spec.key_schema
 
     # -- single items --------------------------------------------------------------------
 
@@ -150,29 +64,29 @@ class Table:
         Raises ``ConditionalCheckFailedException`` when the condition is false (nothing
         changes), ``ValidationException`` for bad input.
         """
-        check_params("PutItem", params, _PUT_PARAMS)
+        self._check("PutItem", params)
         capacity = return_consumed_capacity(params)
-        op = build_put(await self._key_schema(), params)
-        result: WriteResult = await self._grid._run_item_op(self.name, op)
+        op = await off_loop_if_long(params, build_put, await self._key_schema(), params)
+        result: WriteResult = await self._dispatcher.run_item_op(self.name, op)
         answer = {"Attributes": decode_item(result.old)} if result.old is not None else {}
         return self._with_capacity(answer, capacity, write=result.units)
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """The item with ``Key``, as ``{"Item": {...}}``, or ``{}`` if there is none."""
-        check_params("GetItem", params, _GET_PARAMS)
+        self._check("GetItem", params)
         capacity = return_consumed_capacity(params)
-        op, expressions = build_get(await self._key_schema(), params)
-        data = await self._grid._run_item_op(self.name, op)
+        op, expressions = await off_loop_if_long(params, build_get, await self._key_schema(), params)
+        data = await self._dispatcher.run_item_op(self.name, op)
         units = read_units(len(data) if data is not None else 0, consistent=op.consistent)
         answer = {"Item": shape_item(decode_item(data), expressions, params)} if data is not None else {}
         return self._with_capacity(answer, capacity, read=units)
 
     async def update_item(self, **params: Any) -> dict[str, Any]:
         """Edit (or create) the item with ``Key`` by ``UpdateExpression``, if the condition holds."""
-        check_params("UpdateItem", params, _UPDATE_PARAMS)
+        self._check("UpdateItem", params)
         capacity = return_consumed_capacity(params)
-        op = build_update(await self._key_schema(), params)
-        result: WriteResult = await self._grid._run_item_op(self.name, op)
+        op = await off_loop_if_long(params, build_update, await self._key_schema(), params)
+        result: WriteResult = await self._dispatcher.run_item_op(self.name, op)
         return_values = op.return_values
         attributes: dict[str, Any] = {}
         if return_values in ("ALL_OLD", "UPDATED_OLD") and result.old is not None:
@@ -186,10 +100,10 @@ class Table:
 
     async def delete_item(self, **params: Any) -> dict[str, Any]:
         """Delete the item with ``Key``, if the condition holds; deleting nothing is no error."""
-        check_params("DeleteItem", params, _DELETE_PARAMS)
+        self._check("DeleteItem", params)
         capacity = return_consumed_capacity(params)
-        op = build_delete(await self._key_schema(), params)
-        result: WriteResult = await self._grid._run_item_op(self.name, op)
+        op = await off_loop_if_long(params, build_delete, await self._key_schema(), params)
+        result: WriteResult = await self._dispatcher.run_item_op(self.name, op)
         answer = {"Attributes": decode_item(result.old)} if result.old is not None else {}
         return self._with_capacity(answer, capacity, write=result.units)
 
@@ -201,7 +115,7 @@ class Table:
         in this or another process; ``start`` ("TRIM_HORIZON" or "LATEST") applies
         only while it has no stored position.
         """
-        return StreamReader(self._grid, self.name, start=start, consumer=consumer)
+        return StreamReader(self._dispatcher, self.name, start=start, consumer=consumer)
 
     def batch_writer(self, overwrite_by_pkeys: list[str] | None = None, flush_amount: int = 25) -> BatchWriter:
         """An async context manager that buffers puts and deletes and writes them in batches.
@@ -210,7 +124,9 @@ class Table:
         unprocessed items are retried, and leaving the block flushes the rest.
         ``overwrite_by_pkeys`` drops an earlier buffered request for the same key.
         """
-        return BatchWriter(self._grid, self.name, overwrite_by_pkeys=overwrite_by_pkeys, flush_amount=flush_amount)
+        return BatchWriter(
+            self._dispatcher, self.name, overwrite_by_pkeys=overwrite_by_pkeys, flush_amount=flush_amount
+        )
 
     # -- Query and Scan ------------------------------------------------------------------
 
@@ -220,54 +136,12 @@ class Table:
         A page holds at most ``Limit`` evaluated items and about 1 MB; when more remain,
         ``LastEvaluatedKey`` is set and goes back as ``ExclusiveStartKey``.
         """
-        check_params("Query", params, _QUERY_PARAMS)
+        self._check("Query", params)
         _refuse_index(params)
-        if params.get("KeyConditionExpression") is None:
-            raise ValidationException(
-                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
-            )
-        schema = await self._key_schema()
-        limit = _positive_limit(params)
-        count_only = self._select(params)
         capacity = return_consumed_capacity(params)
-        expressions = prepare_request_expressions(
-            params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression"
-        )
-        condition = key_condition_parts(
-            expressions.parsed["KeyConditionExpression"],
-            expressions.args.names,
-            expressions.args.values,
-            schema.hash_name,
-            schema.range_name,
-        )
-        hash_value = condition.hash_value
-        schema.check_key_value(schema.hash_name, hash_value)
-        prefix = schema.partition_prefix(hash_value)
-        low, low_inclusive, high, high_inclusive = _sort_bounds(prefix, condition.range, schema)
-        forward = params.get("ScanIndexForward", True)
-        if not isinstance(forward, bool):
-            raise ValidationException("ScanIndexForward must be a boolean")
-        exclusive_start = self._start_key(params, schema)
-        if exclusive_start is not None and not exclusive_start.startswith(prefix):
-            raise ValidationException(
-                "The provided starting key is invalid: The query can return at most one partition key"
-            )
-        request = QueryRequest(
-            hash=int.from_bytes(prefix[:8], "big"),
-            low=low,
-            low_inclusive=low_inclusive,
-            high=high,
-            high_inclusive=high_inclusive,
-            forward=forward,
-            exclusive_start=exclusive_start,
-            limit=limit,
-            filter=expressions.text("FilterExpression"),
-            args=expressions.args,
-            count_only=count_only,
-            consistent=consistent_read(params),
-        )
-        page = await self._grid._run_page(self.name, request)
-        return self._page_response(page, expressions, params, count_only, capacity)
+        request, expressions = await off_loop_if_long(params, _query_request, await self._key_schema(), params)
+        page = await self._dispatcher.query(self.name, request)
+        return self._page_response(page, expressions, params, request.count_only, capacity)
 
     async def scan(self, **params: Any) -> dict[str, Any]:
         """One page of every item, walking partitions in hash order.
@@ -275,61 +149,23 @@ class Table:
         With ``Segment``/``TotalSegments`` each segment is a disjoint slice of the hash
         ring: parallel workers, one per segment, together see each item exactly once.
         """
-        check_params("Scan", params, _SCAN_PARAMS)
+        self._check("Scan", params)
         _refuse_index(params)
-        schema = await self._key_schema()
-        limit = _positive_limit(params)
-        count_only = self._select(params)
         capacity = return_consumed_capacity(params)
-        low_hash, high_hash = _segment(params)
-        expressions = prepare_request_expressions(params, "FilterExpression", "ProjectionExpression")
-        exclusive_start = self._start_key(params, schema)
-        if exclusive_start is not None and not low_hash <= int.from_bytes(exclusive_start[:8], "big") < high_hash:
-            raise ValidationException("The provided Exclusive start key does not map to the provided segment")
-        request = ScanRequest(
-            low_hash=low_hash,
-            high_hash=high_hash,
-            exclusive_start=exclusive_start,
-            limit=limit,
-            filter=expressions.text("FilterExpression"),
-            args=expressions.args,
-            count_only=count_only,
-            consistent=consistent_read(params),
-        )
-        page = await self._grid._run_scan(self.name, request)
-        return self._page_response(page, expressions, params, count_only, capacity)
+        request, expressions = await off_loop_if_long(params, _scan_request, await self._key_schema(), params)
+        page = await self._dispatcher.scan(self.name, request)
+        return self._page_response(page, expressions, params, request.count_only, capacity)
 
     # -- helpers -------------------------------------------------------------------------
 
-    @staticmethod
-    def _select(params: Mapping[str, Any]) -> bool:
-        """Check ``Select`` against the projection; True when only counting."""
-        projected = "ProjectionExpression" in params or "AttributesToGet" in params
-        select = params.get("Select", "SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES")
-        if select not in _SELECT:
+    def _check(self, operation: str, params: Mapping[str, Any]) -> None:
+        """DynamoDB's parameter checks; ``TableName``, if given, must name this table."""
+        check_request(operation, params)
+        name = params.get("TableName")
+        if name is not None and name != self.name:
             raise ValidationException(
-                f"1 validation error detected: Value '{select}' at 'select' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(_SELECT)}]"
+                f"TableName {describe_value(name)} does not match this table ({self.name}); leave it out"
             )
-        if select == "ALL_PROJECTED_ATTRIBUTES":
-            raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
-        if select == "SPECIFIC_ATTRIBUTES" and not projected:
-            raise ValidationException("SPECIFIC_ATTRIBUTES requires a ProjectionExpression or AttributesToGet")
-        if select != "SPECIFIC_ATTRIBUTES" and projected:
-            raise ValidationException(f"Cannot specify a ProjectionExpression when choosing to get {select}")
-        return select == "COUNT"
-
-    @staticmethod
-    def _start_key(params: Mapping[str, Any], schema: KeySchema) -> bytes | None:
-        start = params.get("ExclusiveStartKey")
-        if start is None:
-            return None
-        try:
-            return schema.storage_key(schema.normalize_key(start)).key
-        except ValidationException:
-            raise ValidationException(
-                "The provided starting key is invalid: The provided key element does not match the schema"
-            ) from None
 
     def _with_capacity(
         self, answer: dict[str, Any], mode: str, *, read: float = 0.0, write: float = 0.0
@@ -349,6 +185,103 @@ class Table:
         if page.more and page.last_key is not None:
             response["LastEvaluatedKey"] = page.last_key
         return self._with_capacity(response, capacity, read=page.units)
+
+
+def _query_request(schema: KeySchema, params: Mapping[str, Any]) -> tuple[QueryRequest, PreparedExpressions]:
+    """A Query's request to its partition, and its expressions (for shaping the answer)."""
+    if params.get("KeyConditionExpression") is None:
+        raise ValidationException(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
+        )
+    limit = positive_limit(params)
+    count_only = _select(params)
+    expressions = prepare_request_expressions(
+        params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression"
+    )
+    condition = key_condition_parts(
+        expressions.parsed["KeyConditionExpression"],
+        expressions.args.names,
+        expressions.args.values,
+        schema.hash_name,
+        schema.range_name,
+    )
+    hash_value = condition.hash_value
+    schema.check_key_value(schema.hash_name, hash_value)
+    prefix = schema.partition_prefix(hash_value)
+    low, low_inclusive, high, high_inclusive = _sort_bounds(prefix, condition.range, schema)
+    forward = params.get("ScanIndexForward")
+    exclusive_start = _start_key(params, schema)
+    if exclusive_start is not None and not exclusive_start.startswith(prefix):
+        raise ValidationException(
+            "The provided starting key is invalid: The query can return at most one partition key"
+        )
+    request = QueryRequest(
+        hash=int.from_bytes(prefix[:8], "big"),
+        low=low,
+        low_inclusive=low_inclusive,
+        high=high,
+        high_inclusive=high_inclusive,
+        forward=forward is not False,
+        exclusive_start=exclusive_start,
+        limit=limit,
+        filter=expressions.text("FilterExpression"),
+        args=expressions.args,
+        count_only=count_only,
+        consistent=consistent_read(params),
+    )
+    return request, expressions
+
+
+def _scan_request(schema: KeySchema, params: Mapping[str, Any]) -> tuple[ScanRequest, PreparedExpressions]:
+    """A Scan's request (the whole ring, or one segment of it), and its expressions."""
+    limit = positive_limit(params)
+    count_only = _select(params)
+    low_hash, high_hash = _segment(params)
+    expressions = prepare_request_expressions(params, "FilterExpression", "ProjectionExpression")
+    exclusive_start = _start_key(params, schema)
+    if exclusive_start is not None and not low_hash <= int.from_bytes(exclusive_start[:8], "big") < high_hash:
+        raise ValidationException("The provided Exclusive start key does not map to the provided segment")
+    request = ScanRequest(
+        low_hash=low_hash,
+        high_hash=high_hash,
+        exclusive_start=exclusive_start,
+        limit=limit,
+        filter=expressions.text("FilterExpression"),
+        args=expressions.args,
+        count_only=count_only,
+        consistent=consistent_read(params),
+    )
+    return request, expressions
+
+
+def _select(params: Mapping[str, Any]) -> bool:
+    """Check ``Select`` against the projection; True when only counting."""
+    projected = "ProjectionExpression" in params or "AttributesToGet" in params
+    select = params.get("Select", "SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES")
+    if select not in _SELECT:
+        raise ValidationException(
+            f"1 validation error detected: Value '{describe_value(select)}' at 'select' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(_SELECT)}]"
+        )
+    if select == "ALL_PROJECTED_ATTRIBUTES":
+        raise ValidationException("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    if select == "SPECIFIC_ATTRIBUTES" and not projected:
+        raise ValidationException("SPECIFIC_ATTRIBUTES requires a ProjectionExpression or AttributesToGet")
+    if select != "SPECIFIC_ATTRIBUTES" and projected:
+        raise ValidationException(f"Cannot specify a ProjectionExpression when choosing to get {select}")
+    return bool(select == "COUNT")
+
+
+def _start_key(params: Mapping[str, Any], schema: KeySchema) -> bytes | None:
+    start = params.get("ExclusiveStartKey")
+    if start is None:
+        return None
+    try:
+        return schema.storage_key(schema.normalize_key(start)).key
+    except ValidationException:
+        raise ValidationException(
+            "The provided starting key is invalid: The provided key element does not match the schema"
+        ) from None
 
 
 def _sort_bounds(prefix: bytes, condition: Any, schema: KeySchema) -> tuple[bytes, bool, bytes, bool]:
@@ -387,7 +320,7 @@ def _sort_bounds(prefix: bytes, condition: Any, schema: KeySchema) -> tuple[byte
 
 def _refuse_index(params: Mapping[str, Any]) -> None:
     if params.get("IndexName") is not None:
-        raise ValidationException(f"The table does not have the specified index: {params['IndexName']}")
+        raise ValidationException(f"The table does not have the specified index: {describe_value(params['IndexName'])}")
 
 
 def _segment(params: Mapping[str, Any]) -> tuple[int, int]:

@@ -29,24 +29,30 @@ import json
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 from grid._capacity import Consumed, consumed_capacity_response, return_consumed_capacity
 from grid._codec import decode_item
+from grid._dispatch import Dispatcher, TableRoute
+from grid._expression_args import PreparedExpressions
 from grid._item_requests import (
     build_condition_check,
     build_delete,
     build_get,
     build_put,
     build_update,
-    check_params,
+    off_loop_if_long,
     shape_item,
 )
 from grid._keys import KeySchema, StorageKey
 from grid._naming import ledger_index
+from grid._operations import check_request
 from grid._partition_map import PartitionRange
 from grid._requests import (
+    ABORTED,
+    COMMITTED,
+    LOCKED,
     ConditionCheckOp,
     DeleteOp,
     GetOp,
@@ -60,19 +66,12 @@ from grid._requests import (
     TxValidate,
     UpdateOp,
 )
-from grid._retry import partition_left
-from grid._transport import call
 from grid.errors import (
-    GridError,
     PartitionMovedError,
     PartitionUnavailableError,
     TransactionCanceledException,
     ValidationException,
 )
-
-if TYPE_CHECKING:
-    from grid._client import Grid, TableRoute
-    from grid._expression_args import PreparedExpressions
 
 __all__ = ["transact_get_items", "transact_write_items"]
 
@@ -84,49 +83,6 @@ READ_ROUNDS = 40
 OPTIMISTIC_READ_ROUNDS = 2
 READ_BACKOFF_SECONDS = 0.005  # writes hold items for milliseconds: retry reads soon
 
-_ACTION_PARAMS = {
-    "Put": frozenset(
-        {
-            "TableName",
-            "Item",
-            "ConditionExpression",
-            "ExpressionAttributeNames",
-            "ExpressionAttributeValues",
-            "ReturnValuesOnConditionCheckFailure",
-        }
-    ),
-    "Update": frozenset(
-        {
-            "TableName",
-            "Key",
-            "UpdateExpression",
-            "ConditionExpression",
-            "ExpressionAttributeNames",
-            "ExpressionAttributeValues",
-            "ReturnValuesOnConditionCheckFailure",
-        }
-    ),
-    "Delete": frozenset(
-        {
-            "TableName",
-            "Key",
-            "ConditionExpression",
-            "ExpressionAttributeNames",
-            "ExpressionAttributeValues",
-            "ReturnValuesOnConditionCheckFailure",
-        }
-    ),
-    "ConditionCheck": frozenset(
-        {
-            "TableName",
-            "Key",
-            "ConditionExpression",
-            "ExpressionAttributeNames",
-            "ExpressionAttributeValues",
-            "ReturnValuesOnConditionCheckFailure",
-        }
-    ),
-}
 TxOp = PutOp | UpdateOp | DeleteOp | ConditionCheckOp
 
 _BUILDERS: dict[str, Callable[[KeySchema, Mapping[str, Any]], TxOp]] = {
@@ -178,23 +134,23 @@ def _action_list(items: Any) -> list[Any]:
     return items
 
 
-async def _actions(grid: Grid, items: Any) -> list[TxAction]:
+async def _actions(dispatcher: Dispatcher, items: Any) -> list[TxAction]:
     items = _action_list(items)
     actions = []
     mismatches: list[dict[str, Any] | None] = [None] * len(items)
     for index, entry in enumerate(items):
-        if not isinstance(entry, Mapping) or len(entry) != 1 or next(iter(entry)) not in _ACTION_PARAMS:
+        if len(entry) != 1:
             raise ValidationException(
                 "Each TransactItems element must have exactly one of Put, Update, Delete or ConditionCheck"
             )
         kind, body = next(iter(entry.items()))
-        check_params(kind, body, _ACTION_PARAMS[kind])
         table = body.get("TableName")
         if table is None:
             raise ValidationException(f"TransactItems[{index}].{kind} needs a TableName")
-        schema = (await grid._route(table)).spec.key_schema
+        schema = (await dispatcher.route(table)).spec.key_schema
         try:
-            actions.append(TxAction(index=index, table=table, op=_BUILDERS[kind](schema, body)))
+            op = await off_loop_if_long(body, _BUILDERS[kind], schema, body)
+            actions.append(TxAction(index=index, table=table, op=op))
         except ValidationException as error:
             if not error.details.get("key_mismatch"):
                 raise
@@ -210,78 +166,122 @@ async def _actions(grid: Grid, items: Any) -> list[TxAction]:
     return actions
 
 
-Group = tuple["TableRoute", PartitionRange, list[TxAction]]
+Group = tuple[TableRoute, PartitionRange, list[TxAction]]
 
 
-async def _groups(grid: Grid, actions: list[TxAction]) -> list[Group]:
+async def _groups(dispatcher: Dispatcher, actions: list[TxAction]) -> list[Group]:
     """Actions grouped by the partition that owns them, on each table's current map."""
     grouped: dict[str, Group] = {}
     for action in actions:
-        route = await grid._route(action.table)
+        route = await dispatcher.route(action.table)
         partition = route.map.partition_for(action.op.key.hash)
         grouped.setdefault(partition.partition_id, (route, partition, []))[2].append(action)
     return list(grouped.values())
 
 
-def _send(group: Group, message: TxMessage) -> Awaitable[Any]:
-    """One message to a group's partition, coalesced with other traffic to it."""
-    route, partition, _ = group
-    return route.batcher_for(partition).submit(message)
+class _Writer:
+    """One TransactWriteItems: each attempt is a fresh transaction id on the current maps."""
+
+    def __init__(self, dispatcher: Dispatcher, actions: list[TxAction], lease: float) -> None:
+        self.dispatcher = dispatcher
+        self.actions = actions
+        self.lease = lease
+
+    def send(self, group: Group, message: TxMessage) -> Awaitable[Any]:
+        """One message to a group's partition, coalesced with other traffic to it."""
+        route, partition, _ = group
+        return self.dispatcher.send(route, partition, message)
+
+    async def attempt(self, token_key: str | None, digest: str) -> Outcome:
+        """One try; a partition that moved or was merged away meanwhile raises, after aborting."""
+        txid = uuid.uuid4().hex
+        if token_key is not None:
+            ledger = self.dispatcher.ledger(ledger_index(token_key))
+            replay, outcome = await ledger.begin_token(token_key, digest, txid, self.lease)
+            if replay:
+                return outcome, {}
+        groups = await _groups(self.dispatcher, self.actions)
+        if len(groups) == 1 and token_key is None:
+            # A token needs the ledger's decision record, so it always takes two phases.
+            reasons, units = await self._in_one_partition(groups[0])
+        else:
+            reasons, units = await self._two_phase(txid, groups)
+        if token_key is not None:
+            await self.dispatcher.ledger(ledger_index(token_key)).finish_token(token_key, reasons)
+        return reasons, units
+
+    async def _in_one_partition(self, group: Group) -> Outcome:
+        answers = await self.send(group, TxExecute(ops=tuple(a.op for a in group[2])))
+        reasons: list[dict[str, Any] | None] = [None] * len(self.actions)
+        units: dict[str, float] = {}
+        _take_answers(group[2], answers, reasons, units)
+        return (reasons if any(reasons) else None), units
+
+    async def _two_phase(self, txid: str, groups: list[Group]) -> Outcome:
+        ledger_number = ledger_index(txid)
+        answers = await asyncio.gather(
+            *(
+                self.send(
+                    g, TxPrepare(txid=txid, ledger=ledger_number, lease=self.lease, ops=tuple(a.op for a in g[2]))
+                )
+                for g in groups
+            ),
+            return_exceptions=True,
+        )
+        reasons: list[dict[str, Any] | None] = [None] * len(self.actions)
+        units: dict[str, float] = {}
+        failure: BaseException | None = None
+        for group, answer in zip(groups, answers, strict=True):
+            if isinstance(answer, BaseException):
+                failure = failure or answer
+                continue
+            _take_answers(group[2], answer, reasons, units)
+        self.dispatcher.fault_point("prepared")
+        wanted = COMMITTED if failure is None and not any(reasons) else ABORTED
+        decision = await self.dispatcher.decide(ledger_number, txid, wanted)
+        if decision == COMMITTED:
+            self.dispatcher.fault_point("decided")
+            # Committed from here on: a partition that misses this message finishes the
+            # transaction from the ledger when its lock's lease runs out.
+            await asyncio.gather(*(self.send(g, TxCommit(txid=txid)) for g in groups), return_exceptions=True)
+            return None, units
+        await asyncio.gather(*(self.send(g, TxAbort(txid=txid)) for g in groups), return_exceptions=True)
+        if failure is not None:
+            raise failure
+        if not any(reasons):  # every action prepared, but a recoverer aborted the attempt first
+            reasons = [{"Code": "TransactionConflict", "Message": "The transaction's lease expired"}] * len(
+                self.actions
+            )
+        return reasons, units
 
 
-async def transact_write_items(grid: Grid, params: Mapping[str, Any], lease: float) -> dict[str, Any]:
-    check_params("TransactWriteItems", params, frozenset({"TransactItems", "ClientRequestToken"}))
+async def transact_write_items(dispatcher: Dispatcher, params: Mapping[str, Any], lease: float) -> dict[str, Any]:
+    check_request("TransactWriteItems", params)
     capacity = return_consumed_capacity(params)
-    actions = await _actions(grid, params.get("TransactItems"))
+    actions = await _actions(dispatcher, params.get("TransactItems"))
     token = params.get("ClientRequestToken")
-    if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 36):
+    if token is not None and not 1 <= len(token) <= 36:
         raise ValidationException("ClientRequestToken must be a string of 1 to 36 characters")
     token_key = f"token:{token}" if token is not None else None
     digest = _digest(params["TransactItems"]) if token_key is not None else ""
-    for _ in range(MAX_ATTEMPTS):
-        txid = uuid.uuid4().hex
-        if token_key is not None:
-            replay, outcome = await call(grid._ledger(token_key).begin_token, token_key, digest, txid, lease)
-            if replay:
-                if outcome is not None:
-                    raise _canceled(outcome)
-                return {}
-        groups = await _groups(grid, actions)
-        try:
-            if len(groups) == 1 and token_key is None:
-                # A token needs the ledger's decision record, so it always takes two phases.
-                reasons, units = await _write_in_one_partition(actions, groups[0])
-            else:
-                reasons, units = await _write_two_phase(grid, txid, actions, groups, lease)
-        except (PartitionMovedError, PartitionUnavailableError) as error:
-            await _refresh_maps(grid, [g[0] for g in groups], error)
-            continue
-        if token_key is not None:
-            await call(grid._ledger(token_key).finish_token, token_key, reasons)
-        if reasons is not None:
-            raise _canceled(reasons)
-        consumed = [Consumed(table, write=total) for table, total in units.items()]
-        return consumed_capacity_response(consumed, capacity, as_list=True)
-    raise TransactionCanceledException(
-        "Transaction cancelled: the partition map kept changing", cancellation_reasons=[]
-    )
+    writer = _Writer(dispatcher, actions, lease)
+    # A moved or merged-away partition aborts the attempt, and the next one runs on the
+    # new maps; any other failure ends the transaction (a retry could apply it twice).
+    policy = replace(dispatcher.policy, max_attempts=1, max_map_refreshes=MAX_ATTEMPTS - 1)
+    tables = sorted({action.table for action in actions})
+    try:
+        reasons, units = await dispatcher.retrying(tables, lambda: writer.attempt(token_key, digest), policy)
+    except PartitionMovedError:
+        raise TransactionCanceledException(
+            "Transaction cancelled: the partition map kept changing", cancellation_reasons=[]
+        ) from None
+    if reasons is not None:
+        raise _canceled(reasons)
+    consumed = [Consumed(table, write=total) for table, total in units.items()]
+    return consumed_capacity_response(consumed, capacity, as_list=True)
 
 
 Outcome = tuple[list[dict[str, Any] | None] | None, dict[str, float]]
-
-
-async def _refresh_maps(grid: Grid, routes: list[TableRoute], error: GridError) -> None:
-    """After a partition moved or went away: refresh the maps these routes came from.
-
-    A partition that went away is only routine when the fresh maps no longer hold it
-    (a merge retired it, after refusing everything); otherwise the error stands.
-    """
-    fresh = [
-        await grid._refresh_route(route.spec.name, stale_version=route.version)
-        for route in {id(route): route for route in routes}.values()
-    ]
-    if isinstance(error, PartitionUnavailableError) and not partition_left(error, [r.map for r in fresh]):
-        raise error
 
 
 def _take_answers(
@@ -295,75 +295,33 @@ def _take_answers(
             units[action.table] = units.get(action.table, 0.0) + answer
 
 
-async def _write_in_one_partition(actions: list[TxAction], group: Group) -> Outcome:
-    answers = await _send(group, TxExecute(ops=tuple(a.op for a in group[2])))
-    reasons: list[dict[str, Any] | None] = [None] * len(actions)
-    units: dict[str, float] = {}
-    _take_answers(group[2], answers, reasons, units)
-    return (reasons if any(reasons) else None), units
-
-
-async def _write_two_phase(
-    grid: Grid, txid: str, actions: list[TxAction], groups: list[Group], lease: float
-) -> Outcome:
-    ledger_number = ledger_index(txid)
-    answers = await asyncio.gather(
-        *(
-            _send(g, TxPrepare(txid=txid, ledger=ledger_number, lease=lease, ops=tuple(a.op for a in g[2])))
-            for g in groups
-        ),
-        return_exceptions=True,
-    )
-    reasons: list[dict[str, Any] | None] = [None] * len(actions)
-    units: dict[str, float] = {}
-    failure: BaseException | None = None
-    for group, answer in zip(groups, answers, strict=True):
-        if isinstance(answer, BaseException):
-            failure = failure or answer
-            continue
-        _take_answers(group[2], answer, reasons, units)
-    grid._fault_point("prepared")
-    wanted = "COMMITTED" if failure is None and not any(reasons) else "ABORTED"
-    decision = await grid._decide(ledger_number, txid, wanted)
-    if decision == "COMMITTED":
-        grid._fault_point("decided")
-        # Committed from here on: a partition that misses this message finishes the
-        # transaction from the ledger when its lock's lease runs out.
-        await asyncio.gather(*(_send(g, TxCommit(txid=txid)) for g in groups), return_exceptions=True)
-        return None, units
-    await asyncio.gather(*(_send(g, TxAbort(txid=txid)) for g in groups), return_exceptions=True)
-    if failure is not None:
-        raise failure
-    if not any(reasons):  # every action prepared, but a recoverer aborted the attempt first
-        reasons = [{"Code": "TransactionConflict", "Message": "The transaction's lease expired"}] * len(actions)
-    return reasons, units
-
-
-async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str, Any]:
+async def transact_get_items(dispatcher: Dispatcher, params: Mapping[str, Any], lease: float) -> dict[str, Any]:
     """A consistent snapshot of up to 100 items: never half of a committed transaction."""
-    check_params("TransactGetItems", params, frozenset({"TransactItems"}))
+    check_request("TransactGetItems", params)
     items = _action_list(params.get("TransactItems"))
     reads: list[tuple[str, GetOp, PreparedExpressions, Mapping[str, Any]]] = []
-    for entry in items:
-        if not isinstance(entry, Mapping) or set(entry) != {"Get"}:
+    for index, entry in enumerate(items):
+        if set(entry) != {"Get"}:
             raise ValidationException("Each TransactGetItems element must be a Get")
         body = entry["Get"]
-        check_params("Get", body, frozenset({"TableName", "Key", "ProjectionExpression", "ExpressionAttributeNames"}))
-        schema = (await grid._route(body.get("TableName"))).spec.key_schema
-        op, expressions = build_get(schema, body)
+        table = body.get("TableName")
+        if table is None:
+            raise ValidationException(f"TransactItems[{index}].Get needs a TableName")
+        schema = (await dispatcher.route(table)).spec.key_schema
+        op, expressions = await off_loop_if_long(body, build_get, schema, body)
         reads.append((body["TableName"], op, expressions, body))
     if len({(table, op.key.key) for table, op, _, _ in reads}) != len(reads):
         raise ValidationException("Transaction request cannot include multiple operations on one item")
     pairs = [(table, op) for table, op, _, _ in reads]
     values, conflicts = None, [False] * len(reads)
     for round_number in range(1, OPTIMISTIC_READ_ROUNDS + 1):
-        values, conflicts = await _read_round(grid, pairs)
+        values, conflicts = await _read_round(dispatcher, pairs)
         if values is not None:
             break
         await asyncio.sleep(random.uniform(0, READ_BACKOFF_SECONDS * round_number))
     if values is None:
         # Under write contention: hold what can be held and gather the rest.
-        values, conflicts = await _locked_read(grid, pairs)
+        values, conflicts = await _locked_read(dispatcher, pairs, lease)
     if values is None:
         raise _canceled(
             [
@@ -379,7 +337,7 @@ async def transact_get_items(grid: Grid, params: Mapping[str, Any]) -> dict[str,
     }
 
 
-Placement = tuple["TableRoute", PartitionRange, list[int]]
+Placement = tuple[TableRoute, PartitionRange, list[int]]
 
 
 def _by_partition(
@@ -394,7 +352,9 @@ def _by_partition(
     return list(grouped.values())
 
 
-async def _locked_read(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list[Any] | None, list[bool]]:
+async def _locked_read(
+    dispatcher: Dispatcher, reads: list[tuple[str, GetOp]], lease: float
+) -> tuple[list[Any] | None, list[bool]]:
     """Read-lock items as they come free until all are held at once: then they are a snapshot.
 
     A held item cannot change, and a write that holds an item when it is asked for
@@ -407,69 +367,69 @@ async def _locked_read(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list
     touched: dict[str, tuple[TableRoute, PartitionRange]] = {}
     try:
         for round_number in range(1, READ_ROUNDS + 1):
-            routes = {table: await grid._route(table) for table, _ in reads}
+            routes = {table: await dispatcher.route(table) for table, _ in reads}
             groups = _by_partition(routes, reads, [i for i, done in enumerate(held) if not done])
             for route, partition, _ in groups:
                 touched[partition.partition_id] = (route, partition)
             answers = await asyncio.gather(
                 *(
-                    route.batcher_for(partition).submit(
-                        TxRead(
-                            keys=tuple(reads[i][1].key for i in members), lock_for=reader, lease=grid.transaction_lease
-                        )
+                    dispatcher.send(
+                        route,
+                        partition,
+                        TxRead(keys=tuple(reads[i][1].key for i in members), lock_for=reader, lease=lease),
                     )
                     for route, partition, members in groups
                 )
             )
             for (_, _, members), (found, _) in zip(groups, answers, strict=True):
                 for position, value in zip(members, found, strict=True):
-                    if value != "locked":
+                    if value != LOCKED:
                         values[position], held[position] = value, True
             if all(held):
                 return values, [False] * len(reads)
             await asyncio.sleep(random.uniform(0, READ_BACKOFF_SECONDS * round_number))
         return None, [not done for done in held]
     except (PartitionMovedError, PartitionUnavailableError) as error:
-        await _refresh_maps(grid, [route for route, _ in touched.values()], error)
+        await dispatcher.refresh_after(error, [route for route, _ in touched.values()])
         return None, [False] * len(reads)
     finally:
         await asyncio.gather(
-            *(route.batcher_for(partition).submit(TxAbort(txid=reader)) for route, partition in touched.values()),
+            *(dispatcher.send(route, partition, TxAbort(txid=reader)) for route, partition in touched.values()),
             return_exceptions=True,
         )
 
 
-async def _read_round(grid: Grid, reads: list[tuple[str, GetOp]]) -> tuple[list[Any] | None, list[bool]]:
+async def _read_round(dispatcher: Dispatcher, reads: list[tuple[str, GetOp]]) -> tuple[list[Any] | None, list[bool]]:
     """One optimistic try: read, then confirm nothing was written or locked since.
 
     The values if they form a snapshot, else None and which items conflicted.
     """
-    routes = {table: await grid._route(table) for table, _ in reads}
+    routes = {table: await dispatcher.route(table) for table, _ in reads}
     groups = _by_partition(routes, reads, list(range(len(reads))))
 
     def keys(group: Placement) -> tuple[StorageKey, ...]:
         return tuple(reads[i][1].key for i in group[2])
 
     try:
-        answers = await asyncio.gather(*(g[0].batcher_for(g[1]).submit(TxRead(keys=keys(g))) for g in groups))
+        answers = await asyncio.gather(*(dispatcher.send(g[0], g[1], TxRead(keys=keys(g))) for g in groups))
         values: list[Any] = [None] * len(reads)
         conflicts = [False] * len(reads)
         for group, (found, _) in zip(groups, answers, strict=True):
             for position, value in zip(group[2], found, strict=True):
                 values[position] = value
-                conflicts[position] = value == "locked"
+                conflicts[position] = value == LOCKED
         if any(conflicts):
             return None, conflicts
         if len(groups) > 1:  # one partition answers atomically; several must confirm nothing moved
             confirmed = await asyncio.gather(
                 *(
-                    g[0].batcher_for(g[1]).submit(TxValidate(keys=keys(g), since=since))
+                    dispatcher.send(g[0], g[1], TxValidate(keys=keys(g), since=since))
                     for g, (_, since) in zip(groups, answers, strict=True)
                 )
             )
             if not all(confirmed):
                 return None, [True] * len(reads)
     except (PartitionMovedError, PartitionUnavailableError) as error:
-        await _refresh_maps(grid, list(routes.values()), error)
+        await dispatcher.refresh_after(error, list(routes.values()))
         return None, [False] * len(reads)
     return values, conflicts

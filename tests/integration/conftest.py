@@ -32,6 +32,16 @@ async def grid_client(ray_instance: None) -> AsyncIterator[grid.Grid]:
         yield client
 
 
+async def split_partition(client: grid.Grid, table: str, partition_id: str) -> Any:
+    """Split one of ``table``'s partitions at its middle, as auto scaling would; the new map."""
+    return await client.dispatcher.router_call(lambda router: router.split_partition(table, partition_id))
+
+
+async def merge_partitions(client: grid.Grid, table: str, lower_id: str) -> Any:
+    """Merge partition ``lower_id`` with its upper neighbour; the new map."""
+    return await client.dispatcher.router_call(lambda router: router.merge_partitions(table, lower_id))
+
+
 def unique_name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -27,7 +27,7 @@ async def main(address: str, namespace: str, table: str, source: str, target: st
             if reached == point:
                 os._exit(EXIT_CODE)  # no cleanup at all, as if the process were killed
 
-        client._fault_hook = die
+        client.dispatcher.fault_hook = die
         await client.transact_write_items(
             TransactItems=[
                 {

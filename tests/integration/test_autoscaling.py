@@ -93,7 +93,7 @@ async def test_partition_count_grows_and_shrinks_online(make_table: Any, grid_cl
     for count in (4, 2, 3, 1):
         described = await grid_client.update_table(TableName=table.name, GridSettings={"Partitions": count})
         assert described["TableDescription"]["GridSettings"]["Partitions"] == count
-        assert len((await grid_client._route(table.name)).map.ranges) == count
+        assert len((await grid_client.dispatcher.route(table.name)).map.ranges) == count
         answers = await asyncio.gather(
             *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
         )

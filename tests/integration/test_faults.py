@@ -23,9 +23,9 @@ async def test_dead_partition_fails_its_keys_only(grid_client: grid.Grid, make_t
     table = await make_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 2})
     items = [catalog_item(c, 0) for c in range(100)]
     await asyncio.gather(*(table.put_item(Item=i) for i in items))
-    route = await grid_client._route(name)
+    route = await grid_client.dispatcher.route(name)
     victim = route.map.ranges[0]
-    ray.kill(victim.handle, no_restart=True)
+    ray.kill(victim.handle.handle, no_restart=True)  # the Ray actor under its proxy
 
     def owner(item: dict[str, Any]) -> str:
         schema = route.spec.key_schema

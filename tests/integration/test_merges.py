@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 import grid
-from actors.router import RETIRED_PARTITION_GRACE_SECONDS
-from grid._transport import call
-from tests.integration.conftest import take, unique_name
+from actors.moves import RETIRED_PARTITION_GRACE_SECONDS
+from tests.integration.conftest import merge_partitions, split_partition, take, unique_name
 from tests.seed import CATALOG_TABLE, catalog_item
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -84,7 +83,7 @@ async def test_merges_under_writes_scans_and_a_stream(grid_client: grid.Grid, ma
     await asyncio.gather(*tasks)
 
     assert described["TableDescription"]["GridSettings"]["Partitions"] == 1
-    assert len((await grid_client._route(table.name)).map.ranges) == 1
+    assert len((await grid_client.dispatcher.route(table.name)).map.ranges) == 1
     # No acknowledged write lost: every key holds its last acknowledged version.
     answers = await asyncio.gather(*(table.get_item(Key={"customer_id": c, "sku": s}) for c, s in acknowledged))
     assert [int(a["Item"]["version"]) for a in answers] == list(acknowledged.values())
@@ -122,15 +121,15 @@ async def test_a_client_with_an_old_map_follows_a_merge_after_the_partition_stop
     async with grid.connect(namespace=grid_client.namespace, retries={"max_attempts": 1}) as other:
         other_table = other.Table(name)
         await other_table.get_item(Key={"customer_id": 0, "sku": items[0]["sku"]})  # caches the 2-partition map
-        old_version = (await other._route(name)).version
-        lower = (await grid_client._route(name)).map.ranges[0].partition_id
-        await call(grid_client._transport.router.merge_partitions, name, lower)
+        old_version = (await other.dispatcher.route(name)).version
+        lower = (await grid_client.dispatcher.route(name)).map.ranges[0].partition_id
+        await merge_partitions(grid_client, name, lower)
         await asyncio.sleep(RETIRED_PARTITION_GRACE_SECONDS + 0.5)  # the upper partition has stopped
         answers = await asyncio.gather(
             *(other_table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
         )
         assert all(a["Item"] == i for a, i in zip(answers, items, strict=True))
-        assert (await other._route(name)).version == old_version + 1
+        assert (await other.dispatcher.route(name)).version == old_version + 1
         await other.transact_write_items(
             TransactItems=[
                 {
@@ -152,12 +151,12 @@ async def test_merge_refuses_the_last_partition_and_unknown_ones(grid_client: gr
     from grid.errors import ValidationException
 
     table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 2})
-    ranges = (await grid_client._route(table.name)).map.ranges
+    ranges = (await grid_client.dispatcher.route(table.name)).map.ranges
     with pytest.raises(ValidationException, match="last on the ring"):
-        await call(grid_client._transport.router.merge_partitions, table.name, ranges[-1].partition_id)
+        await merge_partitions(grid_client, table.name, ranges[-1].partition_id)
     with pytest.raises(ValidationException, match="No partition"):
-        await call(grid_client._transport.router.merge_partitions, table.name, "p-nope")
-    assert len((await grid_client._route(table.name)).map.ranges) == 2
+        await merge_partitions(grid_client, table.name, "p-nope")
+    assert len((await grid_client.dispatcher.route(table.name)).map.ranges) == 2
 
 
 async def test_a_stream_view_equals_the_table_through_splits_and_merges(
@@ -214,15 +213,15 @@ async def test_a_merge_whose_lower_partition_died_leaves_the_upper_items_in_plac
     from grid.errors import GridError
 
     table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 2}, **STREAMED)
-    ranges = (await grid_client._route(table.name)).map.ranges
+    ranges = (await grid_client.dispatcher.route(table.name)).map.ranges
     items = [catalog_item(c, 1) for c in range(120)]
     await asyncio.gather(*(table.put_item(Item=i) for i in items))
-    schema = (await grid_client._route(table.name)).spec.key_schema
+    schema = (await grid_client.dispatcher.route(table.name)).spec.key_schema
     upper_items = [i for i in items if ranges[1].owns(schema.storage_key(schema.normalize_key(key_of_item(i))).hash)]
     assert upper_items
-    ray.kill(ranges[0].handle, no_restart=True)  # the partition that would take the items
+    ray.kill(ranges[0].handle.handle, no_restart=True)  # the partition that would take the items
     with pytest.raises(GridError):
-        await call(grid_client._transport.router.merge_partitions, table.name, ranges[0].partition_id)
+        await merge_partitions(grid_client, table.name, ranges[0].partition_id)
     answers = await asyncio.gather(
         *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in upper_items)
     )
@@ -240,16 +239,15 @@ async def test_order_per_key_survives_a_split_child_merged_away_at_once(
     either way the order holds); this checks the outcome, not that race itself.
     """
     table = await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 1}, **STREAMED)
-    router = grid_client._transport.router
     customers = range(40)
     version = 0
     for _ in range(4):
-        only = (await grid_client._route(table.name)).map.ranges[0].partition_id
-        await call(router.split_partition, table.name, only)
+        only = (await grid_client.dispatcher.route(table.name)).map.ranges[0].partition_id
+        await split_partition(grid_client, table.name, only)
         for _ in range(2):
             version += 1
             await asyncio.gather(*(table.put_item(Item=catalog_item(c, 1, version=version)) for c in customers))
-        await call(router.merge_partitions, table.name, only)
+        await merge_partitions(grid_client, table.name, only)
         version += 1
         await asyncio.gather(*(table.put_item(Item=catalog_item(c, 1, version=version)) for c in customers))
     async with table.stream(start="TRIM_HORIZON") as reader:

@@ -16,7 +16,8 @@ import pytest_asyncio
 import ray
 
 import grid
-from actors.launch import start_partition
+from actors.launch import RayActorSystem
+from actors.system import PartitionConfig
 from grid._keys import HASH_SPACE
 from grid._naming import partition_actor_name, partition_actor_prefix, router_actor_name
 from grid.errors import InternalServerError, ResourceInUseException, ResourceNotFoundException
@@ -112,7 +113,7 @@ async def partitions_by_range(namespace: str, table_id: str) -> list[Any]:
         if actor["namespace"] == namespace and actor["name"].startswith(partition_actor_prefix(table_id))
     ]
     handles = [ray.get_actor(name, namespace=namespace) for name in names]
-    lows = [(await handle.stats.remote())["low"] for handle in handles]
+    lows = [(await handle.stats.remote()).low for handle in handles]
     return [handle for _, handle in sorted(zip(lows, handles, strict=True), key=lambda pair: pair[0])]
 
 
@@ -139,19 +140,19 @@ async def test_a_move_cut_short_by_the_router_dying_is_undone(
     partitions = await partitions_by_range(client.namespace, table_id)
     half = HASH_SPACE // 2
     if cut.startswith("split"):
-        new_partition = start_partition(
-            client.namespace,
-            table_id=table_id,
-            partition_id="p1-cutshort",
-            table_name=name,
-            key_schema=await table._key_schema(),
-            low=half,
-            high=HASH_SPACE,
-            map_version=2,
-            grid_namespace=client.namespace,
-            awaiting_items=True,
+        new_partition = RayActorSystem(client.namespace).start_partition(
+            PartitionConfig(
+                table_id=table_id,
+                partition_id="p1-cutshort",
+                table_name=name,
+                key_schema=await table._key_schema(),
+                low=half,
+                high=HASH_SPACE,
+                map_version=2,
+                awaiting_items=True,
+            )
         )
-        await new_partition.ready.remote()
+        await new_partition.ready()
         if cut.endswith("after the hand-over"):
             moved, _ = await partitions[0].split_off.remote(half, 2)
             assert moved  # the items now live only in the old partition's kept hand-over

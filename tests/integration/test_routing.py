@@ -8,21 +8,20 @@ from typing import Any
 import pytest
 
 import grid
-from grid._transport import call
-from tests.integration.conftest import unique_name
+from tests.integration.conftest import split_partition, unique_name
 from tests.seed import CATALOG_TABLE, catalog_item
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def split(client: grid.Grid, name: str, partition_id: str) -> Any:
-    return await call(client._transport.router.split_partition, name, partition_id)
+    return await split_partition(client, name, partition_id)
 
 
 async def test_writes_during_a_split_are_all_kept(grid_client: grid.Grid, make_table: Any) -> None:
     name = unique_name("split")
     table = await make_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 2})
-    before = (await grid_client._route(name)).map
+    before = (await grid_client.dispatcher.route(name)).map
     acknowledged: list[dict[str, Any]] = []
     stop = asyncio.Event()
 
@@ -42,7 +41,7 @@ async def test_writes_during_a_split_are_all_kept(grid_client: grid.Grid, make_t
     await asyncio.gather(*writers)
 
     assert after.version == before.version + 1 and len(after.ranges) == 3
-    assert (await grid_client._route(name)).map.version == after.version  # the client refreshed its copy
+    assert (await grid_client.dispatcher.route(name)).map.version == after.version  # the client refreshed its copy
     stored = [
         answer["Item"]
         for answer in await asyncio.gather(
@@ -71,13 +70,13 @@ async def test_a_stale_client_follows_the_new_map(grid_client: grid.Grid, make_t
     async with grid.connect(namespace=grid_client.namespace) as other:
         other_table = other.Table(name)
         await other_table.get_item(Key={"customer_id": 0, "sku": items[0]["sku"]})  # caches map version 1
-        stale_version = (await other._route(name)).map.version
-        only = (await grid_client._route(name)).map.ranges[0].partition_id
+        stale_version = (await other.dispatcher.route(name)).map.version
+        only = (await grid_client.dispatcher.route(name)).map.ranges[0].partition_id
         await split(grid_client, name, only)
         answers = await asyncio.gather(
             *(other_table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
         )
         assert all(a["Item"]["sku"] == i["sku"] for a, i in zip(answers, items, strict=True))
-        assert (await other._route(name)).map.version == stale_version + 1
+        assert (await other.dispatcher.route(name)).map.version == stale_version + 1
         # A scan that began on the old map continues on the new one without loss.
         assert (await other_table.scan())["Count"] == 200

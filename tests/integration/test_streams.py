@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 import grid
-from grid._transport import call
 from grid.errors import TrimmedDataAccessException, ValidationException
-from tests.integration.conftest import take
+from tests.integration.conftest import split_partition, take
 from tests.seed import CATALOG_TABLE, catalog_item
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -159,9 +158,9 @@ async def test_stalled_reader_keeps_memory_bounded_and_then_is_trimmed(make_tabl
     stalled = table.stream(start="TRIM_HORIZON")
     await stalled.__aenter__()
     await asyncio.gather(*(table.put_item(Item={"id": f"w{n}"}) for n in range(1000)))  # all acknowledged
-    route = await grid_client._route(table.name)
+    route = await grid_client.dispatcher.route(table.name)
     for partition in route.map.ranges:
-        assert len(await partition.handle.read_log.remote(0)) <= 100  # the log keeps to retention
+        assert len(await partition.handle.read_log(0)) <= 100  # the log keeps to retention
     with pytest.raises(TrimmedDataAccessException):
         await take(stalled, 1)
 
@@ -271,8 +270,8 @@ async def test_order_per_key_survives_a_split(make_table: Any, grid_client: grid
     keys = [f"s{n}" for n in range(40)]
     for version in (1, 2):
         await asyncio.gather(*(table.put_item(Item={"id": k, "v": version}) for k in keys))
-    only = (await grid_client._route(table.name)).map.ranges[0].partition_id
-    await call(grid_client._transport.router.split_partition, table.name, only)
+    only = (await grid_client.dispatcher.route(table.name)).map.ranges[0].partition_id
+    await split_partition(grid_client, table.name, only)
     for version in (3, 4):
         await asyncio.gather(*(table.put_item(Item={"id": k, "v": version}) for k in keys))
     async with table.stream(start="TRIM_HORIZON") as reader:

@@ -130,7 +130,8 @@ async def test_list_tables_pagination(make_table: Any, grid_client: grid.Grid) -
         ({"BillingMode": "PROVISIONED"}, "ReadCapacityUnits"),
         ({"ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}, "PAY_PER_REQUEST"),
         ({"GridSettings": {"Partitions": 0}}, "Partitions"),
-        ({"Bogus": True}, "Unsupported"),
+        ({"Bogus": True}, "Unknown parameter in CreateTable input: Bogus"),
+        ({"KeySchema": [{"AttributeName": ["a"], "KeyType": "HASH"}]}, "Invalid type for parameter KeySchema"),
     ],
 )
 async def test_bad_create_table_is_refused(grid_client: grid.Grid, change: dict, message: str) -> None:

@@ -46,7 +46,7 @@ async def short_lease_client(grid_client: grid.Grid) -> AsyncIterator[grid.Grid]
 
 async def spread_ids(client: grid.Grid, table: str, count: int) -> list[str]:
     """Account ids that fall in ``count`` different partitions (so a transaction takes two phases)."""
-    route = await client._route(table)
+    route = await client.dispatcher.route(table)
     schema = route.spec.key_schema
     chosen: dict[str, str] = {}
     for number in range(1000):
@@ -149,7 +149,7 @@ async def test_cancellation_reasons_in_order_and_nothing_applied(make_table: Any
         ),
         (lambda t: [{"Put": {"TableName": t, "Item": {"id": str(i)}}} for i in range(101)], "100"),
         (lambda t: [], "1"),
-        (lambda t: [{"Get": {"TableName": t, "Key": {"id": "x"}}}], "exactly one"),
+        (lambda t: [{"Get": {"TableName": t, "Key": {"id": "x"}}}], r'Unknown parameter in TransactItems\[0\]: "Get"'),
         (lambda t: [{"ConditionCheck": {"TableName": t, "Key": {"id": "x"}}}], "ConditionExpression"),
         (
             lambda t: (
@@ -231,12 +231,12 @@ async def two_accounts_and_a_coordinator_dying_at(
         if reached == point:
             raise CoordinatorDied(reached)
 
-    client._fault_hook = die
+    client.dispatcher.fault_hook = die
     try:
         with pytest.raises(CoordinatorDied):
             await transfer(client, table.name, a, b, 5, checked=False)
     finally:
-        client._fault_hook = None
+        client.dispatcher.fault_hook = None
     return table, a, b
 
 
@@ -314,7 +314,7 @@ async def test_transfers_keep_the_total_at_every_snapshot(
         if dying.is_set() and rng.random() < 0.03:
             raise CoordinatorDied(point)
 
-    short_lease_client._fault_hook = sometimes_die
+    short_lease_client.dispatcher.fault_hook = sometimes_die
 
     async def worker(client: grid.Grid) -> None:
         while not stop.is_set():
@@ -346,7 +346,7 @@ async def test_transfers_keep_the_total_at_every_snapshot(
     await asyncio.sleep(3.0)
     stop.set()
     await asyncio.gather(*tasks)
-    short_lease_client._fault_hook = None
+    short_lease_client.dispatcher.fault_hook = None
     await asyncio.sleep(LEASE + 1.0)  # dead coordinators' transactions get finished by the partitions
 
     assert outcomes["committed"] > 20 and outcomes["canceled"] > 0 and outcomes["died"] > 0, outcomes
@@ -366,10 +366,10 @@ async def test_committed_transactions_reach_each_partitions_change_log(make_tabl
     await table.put_item(Item={"id": a, "balance": 10})
     await table.put_item(Item={"id": b, "balance": 10})
     await transfer(grid_client, table.name, a, b, 3)
-    route = await grid_client._route(table.name)
+    route = await grid_client.dispatcher.route(table.name)
     records = []
     for partition in route.map.ranges:
-        records.extend(await partition.handle.read_log.remote(0))
+        records.extend(await partition.handle.read_log(0))
     modified = [r for r in records if r[EVENT] == ChangeEvent.MODIFY]
     assert len(modified) == 2
     from grid._codec import decode_item

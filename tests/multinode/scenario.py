@@ -18,7 +18,6 @@ import ray
 from ray.cluster_utils import Cluster
 
 import grid
-from grid._transport import call
 from tests.seed import CATALOG_TABLE, catalog_item
 
 
@@ -30,13 +29,13 @@ async def exercise(address: str) -> dict[str, object]:
         answers = await asyncio.gather(
             *(table.get_item(Key={"customer_id": i["customer_id"], "sku": i["sku"]}) for i in items)
         )
-        route = await client._route("catalog")
-        stats = [await call(partition.handle.stats) for partition in route.map.ranges]
+        route = await client.dispatcher.route("catalog")
+        stats = [await partition.handle.stats() for partition in route.map.ranges]
         scanned = (await table.scan())["Count"]
         return {
-            "nodes": len({s["node_id"] for s in stats}),
+            "nodes": len({s.node_id for s in stats}),
             "partitions": len(stats),
-            "items_per_partition": [s["item_count"] for s in stats],
+            "items_per_partition": [s.item_count for s in stats],
             "all_read_back": all(a.get("Item", {}).get("sku") == i["sku"] for a, i in zip(answers, items, strict=True)),
             "scanned": scanned,
         }

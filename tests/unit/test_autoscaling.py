@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grid._autoscaling import SCALE_IN_MINUTES, ScalingSettings, TargetTracker
+from grid._autoscaling import SCALE_IN_MINUTES, ScalingSettings, ScalingSettingsUpdate, TargetTracker
 from grid.errors import ValidationException
 
 SEED = ScalingSettings(minimum=5, maximum=1000, target=50.0)  # the Prime Day form's settings
@@ -59,12 +59,19 @@ def test_disabled_holds() -> None:
     ],
 )
 def test_bad_settings_are_refused(update: dict) -> None:
+    what = "ProvisionedWriteCapacityAutoScalingUpdate"
     with pytest.raises(ValidationException):
-        SEED.updated(update, "ProvisionedWriteCapacityAutoScalingUpdate")
+        SEED.updated(ScalingSettingsUpdate.from_params(update, what), what)
+
+
+def test_bounds_that_cross_the_current_ones_are_refused() -> None:
+    """A new minimum alone is checked against the maximum the settings already have."""
+    with pytest.raises(ValidationException, match="MinimumUnits must not exceed MaximumUnits"):
+        SEED.updated(ScalingSettingsUpdate(minimum=SEED.maximum + 1), "update")
 
 
 def test_settings_update_and_describe() -> None:
-    updated = SEED.updated(
+    change = ScalingSettingsUpdate.from_params(
         {
             "MinimumUnits": 10,
             "MaximumUnits": 500,
@@ -72,6 +79,7 @@ def test_settings_update_and_describe() -> None:
         },
         "update",
     )
+    updated = SEED.updated(change, "update")
     described = updated.describe()
     assert described["MinimumUnits"] == 10 and described["MaximumUnits"] == 500
     assert described["ScalingPolicies"][0]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70.0

@@ -10,7 +10,7 @@ import grid
 
 ROOT = Path(__file__).resolve().parents[2]
 
-EXPORTS = ["ClientError", "Grid", "Table", "conditions", "connect", "errors"]
+EXPORTS = ["ClientError", "Grid", "LocalTransport", "Table", "conditions", "connect", "errors"]
 
 
 def test_all_is_sorted_and_pinned() -> None:

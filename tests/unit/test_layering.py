@@ -12,49 +12,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CORE_MODULES = [
-    "grid/_types.py",
-    "grid/_keys.py",
-    "grid/_codec.py",
-    "grid/_partition_map.py",
-    "grid/_requests.py",
-    "grid/_schema.py",
-    "grid/_naming.py",
-    "grid/errors.py",
-    "grid/conditions.py",
-    "grid/_changes.py",
-    "grid/_wire.py",
-    "grid/_expression_args.py",
-    "grid/_item_requests.py",
-    "grid/_retry.py",
-    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "grid" / "_expressions").glob("*.py")),
-]
-ACTOR_MODULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "actors").glob("*.py"))
+# The client: everything that talks to actors, through the dispatcher and a transport.
 CLIENT_MODULES = {
+    "grid",
     "grid._client",
+    "grid._dispatch",
     "grid._table",
     "grid._batcher",
-    "grid._transport",
     "grid._batch",
     "grid._transactions",
     "grid._streams",
-    "grid._http",
     "grid._cli",
+    "grid._ray_transport",
+    "grid._local_transport",
 }
-CLIENT_NAMES = {
-    "connect",
-    "Grid",
-    "Table",
-    "_client",
-    "_table",
-    "_batcher",
-    "_transport",
-    "_batch",
-    "_transactions",
-    "_streams",
-    "_http",
-    "_cli",
-}
+# Of the client, only these reach Ray or the actors.
+TRANSPORT_MODULES = {"grid._ray_transport", "grid._local_transport"}
+GRID_MODULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "grid").rglob("*.py"))
+ACTOR_MODULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "actors").glob("*.py"))
+
+
+def is_client(module: str) -> bool:
+    return module in CLIENT_MODULES or module == "grid._http" or module.startswith("grid._http.")
 
 
 def module_name(path: str) -> str:
@@ -86,11 +65,20 @@ def imports_in_source(source: str, path: str) -> list[tuple[str, list[str], int]
     return found
 
 
+CORE_MODULES = [path for path in GRID_MODULES if not is_client(module_name(path))]
+CLIENT_NAMES = {"connect", "Grid", "Table", "LocalTransport"} | {
+    module.rpartition(".")[2] for module in CLIENT_MODULES if module != "grid"
+}
+
+
 def test_the_module_lists_are_real() -> None:
     for path in CORE_MODULES + ACTOR_MODULES:
         assert (ROOT / path).is_file(), path
     assert "grid/_expressions/parse.py" in CORE_MODULES
+    assert "grid/_services.py" in CORE_MODULES and "grid/_transport.py" in CORE_MODULES
     assert "actors/partition_store.py" in ACTOR_MODULES
+    for module in CLIENT_MODULES:
+        assert module == "grid" or (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
 
 
 def test_the_import_finder_sees_nested_and_relative_imports() -> None:
@@ -114,20 +102,101 @@ def test_the_import_finder_sees_nested_and_relative_imports() -> None:
 
 
 @pytest.mark.parametrize("path", CORE_MODULES)
-def test_core_modules_import_neither_ray_nor_actors(path: str) -> None:
-    bad = [(module, line) for module, _, line in imports_of(path) if module.split(".")[0] in ("ray", "actors")]
+def test_core_modules_import_neither_ray_nor_actors_nor_the_client(path: str) -> None:
+    bad = [
+        (module, line)
+        for module, _, line in imports_of(path)
+        if module.split(".")[0] in ("ray", "actors") or is_client(module)
+    ]
     assert bad == [], f"{path} imports {bad}"
+
+
+@pytest.mark.parametrize("path", [p for p in GRID_MODULES if is_client(module_name(p))])
+def test_only_the_transports_reach_ray_or_the_actors(path: str) -> None:
+    if module_name(path) in TRANSPORT_MODULES:
+        return
+    bad = [(module, line) for module, _, line in imports_of(path) if module.split(".")[0] in ("ray", "actors")]
+    assert bad == [], f"{path} imports {bad}: only {sorted(TRANSPORT_MODULES)} may"
 
 
 @pytest.mark.parametrize("path", ACTOR_MODULES)
 def test_actors_never_import_grids_client(path: str) -> None:
     bad = []
     for module, names, line in imports_of(path):
-        if module in CLIENT_MODULES or any(module.startswith(m + ".") for m in CLIENT_MODULES):
+        if is_client(module) and module != "grid":
             bad.append((module, line))
         elif module == "grid" and (not names or CLIENT_NAMES.intersection(names)):
             bad.append((module, names, line))
     assert bad == [], f"{path} imports grid's client: {bad}"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every import, nested ones too, between modules of grid/ and actors/."""
+    paths = GRID_MODULES + ACTOR_MODULES
+    known = {module_name(path) for path in paths}
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        edges = set()
+        for module, names, _ in imports_of(path):
+            candidates = [f"{module}.{name}" for name in names] + [module]
+            target = next((c for c in candidates if c in known), None)
+            if target is not None and target != module_name(path):
+                edges.add(target)
+        graph[module_name(path)] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_there_are_no_import_cycles() -> None:
+    graph = import_graph()
+    assert "actors.router" in graph["actors.launch"]  # the graph sees real edges
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_core_and_partition_store_import_without_ray() -> None:

@@ -256,7 +256,7 @@ def test_writes_are_logged_with_images_and_increasing_sequences(store: Partition
     assert records[2][OLD_IMAGE] == second.item
     assert records[2][NEW_IMAGE] is not None and decode_item(records[2][NEW_IMAGE])["version"] == Decimal(4)
     assert (records[3][OLD_IMAGE], records[3][NEW_IMAGE]) == (records[2][NEW_IMAGE], None)
-    assert store.stats()["last_sequence"] == 4
+    assert store.log.last_sequence == 4
 
 
 def test_writes_that_change_nothing_log_nothing(store: PartitionStore) -> None:
@@ -292,7 +292,7 @@ def test_keys_outside_the_hash_range_are_refused_as_moved() -> None:
     assert isinstance(results[1], WriteResult)
     assert isinstance(results[2], PartitionMovedError)
     assert isinstance(results[3], PartitionMovedError)
-    assert store.stats()["item_count"] == 1
+    assert store.item_count == 1
     with pytest.raises(PartitionMovedError):
         store.query(query_all(SEED_ID))
 
@@ -469,9 +469,9 @@ def test_split_off_and_ingest_move_exactly_the_upper_range(many: PartitionStore)
         assert one(owner, op) == data
         refused = one(other, op)
         assert isinstance(refused, PartitionMovedError)
-    assert many.stats()["item_count"] + target.stats()["item_count"] == len(before)
-    assert target.stats()["size_bytes"] == sum(len(data) for _, data in moved)
-    assert many.stats()["size_bytes"] == sum(len(v) for k, v in before.items() if int.from_bytes(k[:8], "big") < at)
+    assert many.item_count + target.item_count == len(before)
+    assert target.size_bytes == sum(len(data) for _, data in moved)
+    assert many.size_bytes == sum(len(v) for k, v in before.items() if int.from_bytes(k[:8], "big") < at)
     left = scanned_keys(many.scan(ScanRequest(low_hash=0, high_hash=at)).items)
     right = scanned_keys(target.scan(ScanRequest(low_hash=at, high_hash=HASH_SPACE)).items)
     assert left + right == sorted(before)
@@ -487,26 +487,19 @@ def test_split_point_must_lie_inside_the_range(store: PartitionStore, at: int) -
 
 
 def test_stats_track_count_and_bytes(store: PartitionStore) -> None:
-    assert store.stats() == {
-        "item_count": 0,
-        "size_bytes": 0,
-        "low": 0,
-        "high": HASH_SPACE,
-        "map_version": 1,
-        "hand_over": None,
-        "last_sequence": 0,
-    }
+    assert (store.item_count, store.size_bytes, store.low, store.high) == (0, 0, 0, HASH_SPACE)
+    assert (store.map_version, store.hand_over, store.log.last_sequence) == (1, None, 0)
     a, b = put_op(catalog_item(1, "a", v="x")), put_op(catalog_item(2, "b", v="y" * 100))
     store.execute([a, b])
-    assert store.stats()["item_count"] == 2
-    assert store.stats()["size_bytes"] == len(a.item) + len(b.item)
+    assert store.item_count == 2
+    assert store.size_bytes == len(a.item) + len(b.item)
     bigger = put_op(catalog_item(1, "a", v="x" * 50))
     one(store, bigger)
-    assert store.stats()["size_bytes"] == len(bigger.item) + len(b.item)
+    assert store.size_bytes == len(bigger.item) + len(b.item)
     one(store, DeleteOp(key=b.key))
-    assert store.stats()["item_count"] == 1
-    assert store.stats()["size_bytes"] == len(bigger.item)
-    assert store.stats()["last_sequence"] == 4
+    assert store.item_count == 1
+    assert store.size_bytes == len(bigger.item)
+    assert store.log.last_sequence == 4
 
 
 def test_retire_and_absorb_upper_merge_two_ranges_into_one(many: PartitionStore) -> None:
@@ -519,7 +512,7 @@ def test_retire_and_absorb_upper_merge_two_ranges_into_one(many: PartitionStore)
     assert isinstance(one(upper, put_op(catalog_item(late, "late"))), WriteResult)  # a record of the upper log
 
     moved = upper.retire(map_version=3)
-    assert upper.stats()["item_count"] == 0 and upper.stats()["size_bytes"] == 0
+    assert upper.item_count == 0 and upper.size_bytes == 0
     assert upper.log.shards[-1].last_sequence == upper.log.last_sequence == 1  # its shard closed, the log stays
     for key in list(before)[:20]:
         refused = one(upper, GetOp(key=SCHEMA.storage_key(SCHEMA.key_of_item(decode_item(before[key])))))
@@ -532,7 +525,7 @@ def test_retire_and_absorb_upper_merge_two_ranges_into_one(many: PartitionStore)
     merged = scanned_keys(many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items)
     assert merged == sorted([*before, storage_key(late, "late").key])
     added = sum(len(data) for key, data in moved if key not in before)
-    assert many.stats()["size_bytes"] == sum(len(v) for v in before.values()) + added
+    assert many.size_bytes == sum(len(v) for v in before.values()) + added
     assert [(s.shard_id, s.parents) for s in many.log.shards] == [
         ("shard-0", ()),
         ("lower-1", ("shard-0",)),
@@ -552,27 +545,27 @@ def test_retire_waits_for_transactions_holding_items(store: PartitionStore) -> N
     store.locks[op.key.key] = object()
     with pytest.raises(TransactionInProgressException):
         store.retire(map_version=2)
-    assert store.high == HASH_SPACE and store.stats()["item_count"] == 0
+    assert store.high == HASH_SPACE and store.item_count == 0
 
 
 def test_a_hand_over_is_kept_until_released_and_can_be_undone_from_it(many: PartitionStore) -> None:
     """What a router restarted mid-move relies on: the giver still holds the items it handed over."""
     before = many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items
-    assert many.stats()["hand_over"] is None and many.undo_hand_over("shard-x", 2) is False
+    assert many.kept_hand_over is None and many.undo_hand_over("shard-x", 2) is False
     many.split_off(HASH_SPACE // 2, map_version=2, child_shard_id="shard-1")
-    assert many.stats()["hand_over"] == (HASH_SPACE, 1)
+    assert many.kept_hand_over == (HASH_SPACE, 1)
     assert many.undo_hand_over("shard-2", 2) is True
     assert many.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items == before
     # The version goes on from the one the restarted router serves: never back to 1.
-    assert (many.high, many.map_version, many.stats()["hand_over"]) == (HASH_SPACE, 2, None)
+    assert (many.high, many.map_version, many.kept_hand_over) == (HASH_SPACE, 2, None)
     many.split_off(HASH_SPACE // 2, map_version=2, child_shard_id="shard-3")
     many.release_hand_over()  # the receiver holds them: nothing to undo any more
-    assert many.stats()["hand_over"] is None and many.undo_hand_over("shard-4", 3) is False
+    assert many.kept_hand_over is None and many.undo_hand_over("shard-4", 3) is False
     assert many.high == HASH_SPACE // 2
     upper = PartitionStore(key_schema=SCHEMA, low=0, high=HASH_SPACE, shard_id="u-0")
     upper.ingest(list(zip(scanned_keys(before), before, strict=True)))
     upper.retire(map_version=5)
-    assert upper.stats()["hand_over"] == (HASH_SPACE, 1) and upper.undo_hand_over("u-1", 5)
+    assert upper.kept_hand_over == (HASH_SPACE, 1) and upper.undo_hand_over("u-1", 5)
     assert upper.scan(ScanRequest(low_hash=0, high_hash=HASH_SPACE)).items == before
 
 
@@ -591,6 +584,6 @@ def test_take_back_undoes_a_hand_over_whose_receiver_failed(many: PartitionStore
     retired = PartitionStore(key_schema=SCHEMA, low=0, high=HASH_SPACE, shard_id="u-0")
     retired.ingest(retired_items := list(zip(scanned_keys(before), before, strict=True)))
     retired.take_back(retired.retire(map_version=2), HASH_SPACE, map_version=1, child_shard_id="u-1")
-    assert retired.stats()["item_count"] == len(retired_items)
+    assert retired.item_count == len(retired_items)
     assert isinstance(one(retired, put_op(catalog_item(1, "after"))), WriteResult)  # it writes again
     assert retired.log.shards[-1].shard_id == "u-1" and retired.log.last_sequence == 1

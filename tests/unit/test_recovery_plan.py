@@ -1,4 +1,4 @@
-"""The router's catalog records and how a restarted router rebuilds a map from its partitions."""
+"""The router's catalog records, and how a restarted router rebuilds a map from its partitions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from actors.catalog import CatalogStore, MemoryKeyValue, PartitionReport, TableRecord, TableStream, recovery_plan
+from actors.catalog_store import CatalogStore, MemoryKeyValue, TableRecord, TableStream
+from actors.recovery import PartitionReport, recovery_plan
 from grid._autoscaling import ScalingSettings
 from grid._keys import HASH_SPACE
 from grid._schema import TableSpec

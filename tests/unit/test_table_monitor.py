@@ -10,6 +10,7 @@ import pytest
 
 from actors import table_monitor
 from actors.table_monitor import PartitionLimits, TableMonitor
+from grid._services import PartitionStats
 
 LIMITS = PartitionLimits(max_bytes=1000, max_read_units=100.0, max_write_units=100.0, max_partitions=8)
 
@@ -24,37 +25,36 @@ class FakeClock:
 
 @dataclass
 class FakePartition:
-    """Stands in for a partition actor handle: ``handle.stats.remote()`` answers its counters."""
+    """Stands in for a partition range and its actor: ``handle.stats()`` answers its counters."""
 
     partition_id: str
-    counters: dict[str, Any] = field(default_factory=dict)
+    counters: PartitionStats = field(init=False)
 
     def __post_init__(self) -> None:
-        self.counters = {
-            "partition_id": self.partition_id,
-            "consumed_read_units": 0.0,
-            "consumed_write_units": 0.0,
-            "throttled_reads": 0,
-            "throttled_writes": 0,
-            "item_count": 0,
-            "size_bytes": 0,
-            "batches": 0,
-            "service_seconds": 0.0,
-        }
+        self.counters = PartitionStats(
+            partition_id=self.partition_id,
+            node_id=None,
+            awaiting_items=False,
+            item_count=0,
+            size_bytes=0,
+            low=0,
+            high=1,
+            map_version=1,
+            hand_over=None,
+            last_sequence=0,
+        )
 
     @property
     def handle(self) -> FakePartition:
         return self
 
-    @property
-    def stats(self) -> FakePartition:
-        return self
-
-    async def remote(self) -> dict[str, Any]:
-        return dict(self.counters)
+    async def stats(self) -> PartitionStats:
+        return self.counters
 
     def write(self, units: float) -> None:
-        self.counters["consumed_write_units"] += units
+        self.counters = dataclasses.replace(
+            self.counters, consumed_write_units=self.counters.consumed_write_units + units
+        )
 
 
 class Table:
@@ -166,7 +166,7 @@ async def test_samples_are_exported_as_ray_gauges_per_table_and_partition(
     table = Table(2, clock, min_partitions=2)
     await table.tick()
     table.ranges[0].write(30.0)
-    table.ranges[1].counters["item_count"] = 7
+    table.ranges[1].counters = dataclasses.replace(table.ranges[1].counters, item_count=7)
     await table.tick()
     assert exported[("grid_consumed_write_units_per_second", (("table", "t"),))] == pytest.approx(30.0)
     assert exported[("grid_partitions", (("table", "t"),))] == 2.0
