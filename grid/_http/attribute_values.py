@@ -30,6 +30,12 @@ from grid.errors import SerializationException, ValidationException
 
 __all__ = [
     "ATTRIBUTE_TYPES",
+    "json_kind",
+    "not_a_boolean",
+    "not_a_list",
+    "not_a_map",
+    "not_a_string",
+    "not_a_structure",
     "WireDecoder",
     "from_native",
     "item_from_native",
@@ -50,7 +56,8 @@ _BASE64_ALPHABET = re.compile(r"[^A-Za-z0-9+/=]")
 # -- what DynamoDB says when a JSON value has the wrong type ---------------------------------
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """A JSON scalar's kind as DynamoDB's (Jackson's) messages name it."""
     if isinstance(value, bool):
         return "TRUE_VALUE" if value else "FALSE_VALUE"
     if isinstance(value, int):
@@ -65,7 +72,7 @@ def not_a_string(value: Any) -> SerializationException:
         return SerializationException("Start of structure or map found where not expected")
     if isinstance(value, list):
         return SerializationException("Unrecognized collection type class java.lang.String")
-    return SerializationException(f"{_json_kind(value)} cannot be converted to String")
+    return SerializationException(f"{json_kind(value)} cannot be converted to String")
 
 
 def not_a_boolean(value: Any) -> SerializationException:
@@ -75,7 +82,7 @@ def not_a_boolean(value: Any) -> SerializationException:
         return SerializationException("Unrecognized collection type class java.lang.Boolean")
     if isinstance(value, str):
         return SerializationException("Unexpected token received from parser")
-    return SerializationException(f"{_json_kind(value)} cannot be converted to Boolean")
+    return SerializationException(f"{json_kind(value)} cannot be converted to Boolean")
 
 
 def not_a_list(value: Any) -> SerializationException:

@@ -19,13 +19,18 @@ from grid._http.attribute_values import (
     WireDecoder,
     item_from_native,
     items_from_native,
+    json_kind,
+    not_a_boolean,
     not_a_list,
     not_a_map,
+    not_a_string,
     not_a_structure,
     plain_json,
 )
+from grid._operations import OPERATIONS, Kind, ListOf, Shape, Struct
+from grid.errors import SerializationException
 
-__all__ = ["decode_request", "encode_error_item", "encode_response"]
+__all__ = ["check_wire_types", "decode_request", "encode_error_item", "encode_response"]
 
 _MODEL = "com.amazonaws.dynamodb.v20120810"
 
@@ -147,6 +152,67 @@ _REQUEST_FIELDS: dict[str, dict[str, Decode]] = {
 }
 
 
+def check_wire_types(operation: str, body: Mapping[str, Any]) -> None:
+    """Refuse JSON of the wrong type in ``operation``'s parameters, as DynamoDB does (``SerializationException``).
+
+    The shapes come from grid's one table of operations (``grid._operations``); the
+    walk follows them, never the body's own depth. AttributeValues are left to the
+    decoder, and members the table does not know to grid's parameter check.
+    """
+    spec = OPERATIONS.get(operation)
+    if spec is None:
+        return
+    for name, value in body.items():
+        shape = spec.params.get(name)
+        if shape is not None and value is not None:
+            _check_wire(shape, value)
+
+
+_NUMBER_TYPES = {Kind.INTEGER: "Integer", Kind.LONG: "Long", Kind.DOUBLE: "Double"}
+
+
+def _check_wire(shape: Shape, value: Any, *, as_field: bool = True) -> None:
+    """``as_field``: the value is a structure's member (else a list element or a map value)."""
+    if isinstance(shape, Kind):
+        if shape in (Kind.STRING, Kind.EXPRESSION) and type(value) is not str:
+            raise not_a_string(value)
+        if shape is Kind.BOOLEAN and type(value) is not bool:
+            raise not_a_boolean(value)
+        if shape in _NUMBER_TYPES:
+            allowed = (int, float) if shape is Kind.DOUBLE else (int,)
+            if type(value) not in allowed:
+                raise _not_a_number(value, _NUMBER_TYPES[shape])
+        return
+    if isinstance(shape, Struct):
+        if type(value) is not dict:
+            raise not_a_structure(value, shape.name, as_field=as_field)
+        for name, member in value.items():
+            member_shape = shape.members.get(name)
+            if member_shape is not None and member is not None:
+                _check_wire(member_shape, member)
+        return
+    if isinstance(shape, ListOf):
+        if type(value) is not list:
+            raise not_a_list(value)
+        for element in value:
+            if element is not None:
+                _check_wire(shape.element, element, as_field=False)
+        return
+    if type(value) is not dict:
+        raise not_a_map(value, shape.java_element)
+    for element in value.values():
+        if element is not None:
+            _check_wire(shape.element, element, as_field=False)
+
+
+def _not_a_number(value: Any, java_type: str) -> SerializationException:
+    if isinstance(value, dict):
+        return SerializationException("Start of structure or map found where not expected")
+    if isinstance(value, list):
+        return SerializationException(f"Unrecognized collection type class java.lang.{java_type}")
+    return SerializationException(f"{json_kind(value)} cannot be converted to {java_type}")
+
+
 def decode_request(operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The native keyword parameters of one request of ``operation``.
 
@@ -155,6 +221,7 @@ def decode_request(operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
     without AttributeValues (CreateTable, ListStreams, ...) comes back as given,
     minus its null fields.
     """
+    check_wire_types(operation, body)
     fields = _REQUEST_FIELDS.get(operation, {})
     decoder = WireDecoder()
     params = {}

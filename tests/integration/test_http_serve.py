@@ -1,4 +1,4 @@
-"""``grid serve`` as users run it, and a fuzz test of the endpoint: only 2xx or 4xx, data intact."""
+"""``grid serve`` as users run it: credentials, development mode, workers (its fuzz test: ``test_http_fuzz``)."""
 
 from __future__ import annotations
 
@@ -19,32 +19,8 @@ import botocore
 import pytest
 import ray
 from botocore.config import Config
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
-OPERATIONS = [
-    "CreateTable",
-    "DeleteTable",
-    "DescribeTable",
-    "ListTables",
-    "UpdateTable",
-    "PutItem",
-    "GetItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-    "TransactGetItems",
-    "ListStreams",
-    "DescribeStream",
-    "GetShardIterator",
-    "GetRecords",
-    "NoSuchOperation",
-]
 
 
 def free_port() -> int:
@@ -128,13 +104,6 @@ def signed_server(ray_instance: None, tmp_path_factory: pytest.TempPathFactory) 
     stop_server(process)
 
 
-@pytest.fixture(scope="module")
-def dev_server(ray_instance: None) -> Iterator[str]:
-    process, url = start_server(ray_instance, "--allow-any-credentials")
-    yield url
-    stop_server(process)
-
-
 def test_grid_serve_with_a_credentials_file(signed_server: str) -> None:
     client = dynamodb(signed_server, "AKIDSERVE", "serve-secret")
     create_id_table(client, "served")
@@ -162,120 +131,6 @@ def test_an_unreadable_credentials_file_is_a_clear_error(tmp_path: Path) -> None
     assert completed.returncode == 2
     assert completed.stderr.startswith("grid serve: ") and "missing" in completed.stderr
     assert "Traceback" not in completed.stderr
-
-
-def post(url: str, operation: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url + "/",
-        data=body,
-        method="POST",
-        headers={
-            "X-Amz-Target": f"DynamoDB_20120810.{operation}",
-            "Content-Type": "application/x-amz-json-1.0",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(
-            st.sampled_from(
-                [
-                    "S",
-                    "N",
-                    "B",
-                    "M",
-                    "L",
-                    "SS",
-                    "NS",
-                    "BOOL",
-                    "NULL",
-                    "id",
-                    "Item",
-                    "Key",
-                    "TableName",
-                    "fuzzed",
-                    "KeyConditionExpression",
-                    "ExpressionAttributeValues",
-                    ":v",
-                    "#n",
-                ]
-            )
-            | st.text(max_size=5),
-            inner,
-            max_size=4,
-        )
-    ),
-    max_leaves=12,
-)
-bodies = st.dictionaries(
-    st.sampled_from(
-        [
-            "TableName",
-            "Item",
-            "Key",
-            "KeySchema",
-            "AttributeDefinitions",
-            "UpdateExpression",
-            "ConditionExpression",
-            "ExpressionAttributeValues",
-            "ExpressionAttributeNames",
-            "Limit",
-            "KeyConditionExpression",
-            "RequestItems",
-            "TransactItems",
-            "ExclusiveStartKey",
-            "Select",
-        ]
-    ),
-    json_values | st.just("fuzzed") | st.just({"id": {"S": "x"}}),
-    max_size=5,
-)
-
-
-def test_fuzzed_requests_get_2xx_or_4xx_and_leave_data_intact(dev_server: str) -> None:
-    status, _ = post(
-        dev_server,
-        "CreateTable",
-        json.dumps(
-            {
-                "TableName": "fuzzed",
-                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST",
-            }
-        ).encode(),
-    )
-    assert status == 200
-    keep = {"id": {"S": "keep"}, "payload": {"M": {"n": {"N": "42"}, "s": {"SS": ["x", "y"]}}}}
-    assert post(dev_server, "PutItem", json.dumps({"TableName": "fuzzed", "Item": keep}).encode())[0] == 200
-
-    @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(operation=st.sampled_from(OPERATIONS), body=bodies | st.binary(max_size=64).map(lambda b: {"raw": b.hex()}))
-    def fuzz(operation: str, body: dict[str, Any]) -> None:
-        if operation in ("DeleteTable", "UpdateTable") and body.get("TableName") == "fuzzed":
-            return  # the one table the test keeps
-        status, answer = post(dev_server, operation, json.dumps(body).encode())
-        assert 200 <= status < 500, (operation, body, answer)
-        if status >= 400:
-            assert answer["__type"].startswith("com.amazonaws.dynamodb.v20120810#")
-
-    fuzz()
-    for raw in (b"not json", b"[1,2]", b"{" * 5000, b'{"TableName": "fuzzed", "Key": ' + b'{"M":' * 3000):
-        status, answer = post(dev_server, "GetItem", raw)
-        assert 400 <= status < 500, (raw[:20], answer)
-    status, answer = post(
-        dev_server, "GetItem", json.dumps({"TableName": "fuzzed", "Key": {"id": {"S": "keep"}}}).encode()
-    )
-    assert status == 200 and answer["Item"] == keep
-    assert urllib.request.urlopen(dev_server + "/health", timeout=5).status == 200
 
 
 def test_grid_serve_with_workers_shares_the_port_and_the_data(ray_instance: None) -> None:

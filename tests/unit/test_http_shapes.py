@@ -19,7 +19,7 @@ import orjson
 import pytest
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
-from grid._http.shapes import decode_request, encode_error_item, encode_response
+from grid._http.shapes import check_wire_types, decode_request, encode_error_item, encode_response
 from grid.errors import SerializationException, ValidationException
 
 _SESSION = botocore.session.get_session()
@@ -682,3 +682,47 @@ def _bytes_hook(obj: dict[str, Any]) -> dict[str, Any]:
     if set(obj) == {"BS"}:
         return {"BS": [base64.b64decode(b) for b in obj["BS"]]}
     return obj
+
+
+def deep(value: Any, depth: int = 1000) -> Any:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "message"),
+    [
+        # Each of these reached grid's code with the wrong type once, and answered HTTP 500.
+        ("ListTables", {"ExclusiveStartTableName": {"a": 1}}, "Start of structure or map found where not expected"),
+        ("DescribeTable", {"TableName": deep("t")}, "Unrecognized collection type class java.lang.String"),
+        ("GetShardIterator", {"StreamArn": deep("x")}, None),
+        ("GetRecords", {"ShardIterator": deep("x")}, "Unrecognized collection type class java.lang.String"),
+        ("Scan", {"TableName": "t", "Limit": deep(1)}, "Unrecognized collection type class java.lang.Integer"),
+        ("Query", {"TableName": "t", "Limit": "10"}, "STRING_VALUE cannot be converted to Integer"),
+        (
+            "CreateTable",
+            {"TableName": "t", "AttributeDefinitions": [{"AttributeName": "a", "AttributeType": deep("S")}]},
+            "Unrecognized collection type class java.lang.String",
+        ),
+        ("CreateTable", {"TableName": "t", "BillingMode": deep("PROVISIONED")}, "Unrecognized collection type"),
+        (
+            "CreateTable",
+            {"TableName": "t", "KeySchema": [{"AttributeName": ["a"], "KeyType": "HASH"}]},
+            "Unrecognized collection type class java.lang.String",
+        ),
+        ("CreateTable", {"TableName": "t", "ProvisionedThroughput": {"ReadCapacityUnits": 1.5}}, "DECIMAL_VALUE"),
+        (
+            "TransactGetItems",
+            {"TransactItems": [{"Get": {"TableName": {"x": 1}, "Key": {"a": {"S": "x"}}}}]},
+            "Start of structure or map found where not expected",
+        ),
+        ("BatchGetItem", {"RequestItems": {"t": {"Keys": [], "ConsistentRead": "yes"}}}, "Unexpected token"),
+        ("UpdateItem", {"TableName": "t", "UpdateExpression": 7}, "NUMBER_VALUE cannot be converted to String"),
+    ],
+)
+def test_wrong_json_types_are_serialization_errors(operation: str, body: dict[str, Any], message: str | None) -> None:
+    with pytest.raises(SerializationException) as raised:
+        check_wire_types(operation, body)
+    if message is not None:
+        assert message in raised.value.message
