@@ -17,7 +17,7 @@ from grid._capacity import Consumed, consumed_capacity_response, read_units, ret
 from grid._codec import decode_item
 from grid._dispatch import Dispatcher
 from grid._expression_args import PreparedExpressions
-from grid._item_requests import build_delete, build_get, build_put, off_loop_if_long, shape_item
+from grid._item_requests import build_delete, build_get, build_put, prepared, shape_item
 from grid._keys import KeySchema
 from grid._operations import check_request
 from grid._requests import DeleteOp, GetOp, PutOp
@@ -59,7 +59,7 @@ async def batch_get_item(dispatcher: Dispatcher, params: Mapping[str, Any]) -> d
         if not isinstance(keys, list) or not keys:
             raise ValidationException("1 validation error detected: Keys must have length of at least 1")
         schema = (await dispatcher.route(table_name)).spec.key_schema
-        built = await off_loop_if_long(request, _build_gets, schema, request, keys)
+        built = await prepared(request, _build_gets, schema, request, keys)
         if len({op.key.key for op, _ in built}) != len(built):
             raise ValidationException("Provided list of item keys contains duplicates")
         total += len(built)

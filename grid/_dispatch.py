@@ -127,6 +127,10 @@ class Dispatcher:
 
     # -- partition maps ------------------------------------------------------------------
 
+    def cached_route(self, name: str) -> TableRoute | None:
+        """Table ``name``'s route if this client holds it (no call, no await)."""
+        return self._routes.get(name)
+
     async def route(self, name: str) -> TableRoute:
         """The cached route of table ``name`` (fetched from the router the first time)."""
         route = self._routes.get(name)

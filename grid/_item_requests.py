@@ -27,7 +27,8 @@ __all__ = [
     "build_put",
     "build_update",
     "consistent_read",
-    "off_loop_if_long",
+    "has_long_expressions",
+    "prepared",
     "prepare_request_expressions",
     "return_on_failure",
     "return_values",
@@ -35,12 +36,14 @@ __all__ = [
 ]
 
 RETURN_VALUES = ("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW")  # in DynamoDB's message order
-EXPRESSION_PARAMS = (
-    "ConditionExpression",
-    "UpdateExpression",
-    "ProjectionExpression",
-    "FilterExpression",
-    "KeyConditionExpression",
+EXPRESSION_PARAMS = frozenset(
+    {
+        "ConditionExpression",
+        "UpdateExpression",
+        "ProjectionExpression",
+        "FilterExpression",
+        "KeyConditionExpression",
+    }
 )
 # Expressions longer than this together are prepared off the event loop: a 4 KB one
 # takes lark 10 to 25 ms to parse the first time, and other requests must not wait
@@ -49,10 +52,18 @@ OFF_LOOP_EXPRESSION_CHARS = 1024
 T = TypeVar("T")
 
 
-async def off_loop_if_long(params: Mapping[str, Any], build: Callable[..., T], *args: Any) -> T:
+def has_long_expressions(params: Mapping[str, Any]) -> bool:
+    """Whether ``params``' expressions are long enough to be prepared off the event loop."""
+    if EXPRESSION_PARAMS.isdisjoint(params.keys()):  # most calls have none: one set operation
+        return False
+    return sum(len(text) for name in EXPRESSION_PARAMS if isinstance(text := params.get(name), str)) > (
+        OFF_LOOP_EXPRESSION_CHARS
+    )
+
+
+async def prepared(params: Mapping[str, Any], build: Callable[..., T], *args: Any) -> T:
     """``build(*args)``: here, or in a worker thread when ``params`` hold long expressions."""
-    length = sum(len(text) for name in EXPRESSION_PARAMS if isinstance(text := params.get(name), str))
-    if length > OFF_LOOP_EXPRESSION_CHARS:
+    if has_long_expressions(params):
         return await asyncio.to_thread(build, *args)
     return build(*args)
 

@@ -86,10 +86,10 @@ class Operation:
     # Parameters only the HTTP endpoint takes: it rewrites DynamoDB's legacy parameters
     # into expressions before calling the Python API.
     wire_only: frozenset[str] = field(default_factory=frozenset)
+    python_params: frozenset[str] = field(init=False)
 
-    @property
-    def python_params(self) -> frozenset[str]:
-        return frozenset(self.params) - self.wire_only
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "python_params", frozenset(self.params) - self.wire_only)
 
 
 STR, INT, LONG, DOUBLE, BOOL = Kind.STRING, Kind.INTEGER, Kind.LONG, Kind.DOUBLE, Kind.BOOLEAN
@@ -349,14 +349,18 @@ def check_request(operation: str, params: Mapping[str, Any]) -> None:
     """
     spec = OPERATIONS[operation]
     allowed = spec.python_params
-    unknown = [name for name in params if name not in allowed]
-    if unknown:
+    if not params.keys() <= allowed:
+        unknown = [name for name in params if name not in allowed]
         raise ValidationException(
             f"Unknown parameter in {operation} input: {', '.join(sorted(map(describe_value, unknown)))}; "
             f"must be one of: {', '.join(sorted(allowed))}"
         )
+    shapes = spec.params
     for name, value in params.items():
-        _check_python(spec.params[name], value, name)
+        shape = shapes[name]
+        # This runs for every item call: the common case (a plain value of its type) first.
+        if not (type(shape) is Kind and type(value) in _SURELY_RIGHT.get(shape, ())):
+            _check_python(shape, value, name)
 
 
 _PYTHON_TYPES: dict[Kind, tuple[type, ...]] = {
@@ -369,6 +373,18 @@ _PYTHON_TYPES: dict[Kind, tuple[type, ...]] = {
     Kind.ITEM: (Mapping,),
     Kind.VALUES: (Mapping,),
     Kind.VALUE_LIST: (list, tuple),
+}
+
+
+# Exact types that are surely of a shape (subclasses and the rest take the full check).
+_SURELY_RIGHT: dict[Kind, tuple[type, ...]] = {
+    Kind.STRING: (str,),
+    Kind.EXPRESSION: (str,),
+    Kind.BOOLEAN: (bool,),
+    Kind.INTEGER: (int,),
+    Kind.LONG: (int,),
+    Kind.ITEM: (dict,),
+    Kind.VALUES: (dict,),
 }
 
 

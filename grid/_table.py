@@ -8,8 +8,9 @@ partition (single-item calls coalesced per partition by ``PartitionBatcher``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from grid._batch import BatchWriter
 from grid._capacity import Consumed, consumed_capacity_response, read_units, return_consumed_capacity
@@ -23,7 +24,7 @@ from grid._item_requests import (
     build_put,
     build_update,
     consistent_read,
-    off_loop_if_long,
+    has_long_expressions,
     prepare_request_expressions,
     shape_item,
 )
@@ -35,6 +36,8 @@ from grid._streams import StreamReader
 from grid.errors import ValidationException
 
 __all__ = ["Table"]
+
+T = TypeVar("T")
 
 _SELECT = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
 
@@ -56,6 +59,24 @@ class Table:
     async def _key_schema(self) -> KeySchema:
         return (await self._dispatcher.route(self.name)).spec.key_schema
 
+    def _build_now(self, params: Mapping[str, Any], build: Callable[[KeySchema, Mapping[str, Any]], T]) -> T | None:
+        """``build(schema, params)`` at once, the common case: the map is cached and expressions are short.
+
+        None otherwise (what it builds never is), for ``_build_later``. Every item call runs
+        this: no await on the way is a measurable share of the client's time.
+        """
+        route = self._dispatcher.cached_route(self.name)
+        if route is None or has_long_expressions(params):
+            return None
+        return build(route.spec.key_schema, params)
+
+    async def _build_later(self, params: Mapping[str, Any], build: Callable[[KeySchema, Mapping[str, Any]], T]) -> T:
+        """``build(schema, params)`` once the map is fetched, on a worker thread for long expressions."""
+        schema = await self._key_schema()
+        if has_long_expressions(params):
+            return await asyncio.to_thread(build, schema, params)
+        return build(schema, params)
+
     # -- single items --------------------------------------------------------------------
 
     async def put_item(self, **params: Any) -> dict[str, Any]:
@@ -66,7 +87,9 @@ class Table:
         """
         self._check("PutItem", params)
         capacity = return_consumed_capacity(params)
-        op = await off_loop_if_long(params, build_put, await self._key_schema(), params)
+        op = self._build_now(params, build_put)
+        if op is None:
+            op = await self._build_later(params, build_put)
         result: WriteResult = await self._dispatcher.run_item_op(self.name, op)
         answer = {"Attributes": decode_item(result.old)} if result.old is not None else {}
         return self._with_capacity(answer, capacity, write=result.units)
@@ -75,7 +98,10 @@ class Table:
         """The item with ``Key``, as ``{"Item": {...}}``, or ``{}`` if there is none."""
         self._check("GetItem", params)
         capacity = return_consumed_capacity(params)
-        op, expressions = await off_loop_if_long(params, build_get, await self._key_schema(), params)
+        built = self._build_now(params, build_get)
+        if built is None:
+            built = await self._build_later(params, build_get)
+        op, expressions = built
         data = await self._dispatcher.run_item_op(self.name, op)
         units = read_units(len(data) if data is not None else 0, consistent=op.consistent)
         answer = {"Item": shape_item(decode_item(data), expressions, params)} if data is not None else {}
@@ -85,7 +111,9 @@ class Table:
         """Edit (or create) the item with ``Key`` by ``UpdateExpression``, if the condition holds."""
         self._check("UpdateItem", params)
         capacity = return_consumed_capacity(params)
-        op = await off_loop_if_long(params, build_update, await self._key_schema(), params)
+        op = self._build_now(params, build_update)
+        if op is None:
+            op = await self._build_later(params, build_update)
         result: WriteResult = await self._dispatcher.run_item_op(self.name, op)
         return_values = op.return_values
         attributes: dict[str, Any] = {}
@@ -102,7 +130,9 @@ class Table:
         """Delete the item with ``Key``, if the condition holds; deleting nothing is no error."""
         self._check("DeleteItem", params)
         capacity = return_consumed_capacity(params)
-        op = await off_loop_if_long(params, build_delete, await self._key_schema(), params)
+        op = self._build_now(params, build_delete)
+        if op is None:
+            op = await self._build_later(params, build_delete)
         result: WriteResult = await self._dispatcher.run_item_op(self.name, op)
         answer = {"Attributes": decode_item(result.old)} if result.old is not None else {}
         return self._with_capacity(answer, capacity, write=result.units)
@@ -139,7 +169,10 @@ class Table:
         self._check("Query", params)
         _refuse_index(params)
         capacity = return_consumed_capacity(params)
-        request, expressions = await off_loop_if_long(params, _query_request, await self._key_schema(), params)
+        built = self._build_now(params, _query_request)
+        if built is None:
+            built = await self._build_later(params, _query_request)
+        request, expressions = built
         page = await self._dispatcher.query(self.name, request)
         return self._page_response(page, expressions, params, request.count_only, capacity)
 
@@ -152,7 +185,10 @@ class Table:
         self._check("Scan", params)
         _refuse_index(params)
         capacity = return_consumed_capacity(params)
-        request, expressions = await off_loop_if_long(params, _scan_request, await self._key_schema(), params)
+        built = self._build_now(params, _scan_request)
+        if built is None:
+            built = await self._build_later(params, _scan_request)
+        request, expressions = built
         page = await self._dispatcher.scan(self.name, request)
         return self._page_response(page, expressions, params, request.count_only, capacity)
 

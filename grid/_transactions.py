@@ -42,7 +42,7 @@ from grid._item_requests import (
     build_get,
     build_put,
     build_update,
-    off_loop_if_long,
+    prepared,
     shape_item,
 )
 from grid._keys import KeySchema, StorageKey
@@ -149,7 +149,7 @@ async def _actions(dispatcher: Dispatcher, items: Any) -> list[TxAction]:
             raise ValidationException(f"TransactItems[{index}].{kind} needs a TableName")
         schema = (await dispatcher.route(table)).spec.key_schema
         try:
-            op = await off_loop_if_long(body, _BUILDERS[kind], schema, body)
+            op = await prepared(body, _BUILDERS[kind], schema, body)
             actions.append(TxAction(index=index, table=table, op=op))
         except ValidationException as error:
             if not error.details.get("key_mismatch"):
@@ -308,7 +308,7 @@ async def transact_get_items(dispatcher: Dispatcher, params: Mapping[str, Any], 
         if table is None:
             raise ValidationException(f"TransactItems[{index}].Get needs a TableName")
         schema = (await dispatcher.route(table)).spec.key_schema
-        op, expressions = await off_loop_if_long(body, build_get, schema, body)
+        op, expressions = await prepared(body, build_get, schema, body)
         reads.append((body["TableName"], op, expressions, body))
     if len({(table, op.key.key) for table, op, _, _ in reads}) != len(reads):
         raise ValidationException("Transaction request cannot include multiple operations on one item")
