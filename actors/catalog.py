@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from actors.catalog_store import CatalogStore, TableRecord, TableStream
 from actors.system import ActorSystem, PartitionConfig
 from actors.table_monitor import Scaling, TableMonitor
+from grid._groups import ReplicaGroup
 from grid._messages import describe_value
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._schema import StreamSpecification, TableSpec, TableUpdate, billing_settings
@@ -30,7 +32,7 @@ from grid.errors import (
     ValidationException,
 )
 
-__all__ = ["Catalog", "TableEntry", "not_found"]
+__all__ = ["Catalog", "TableEntry", "not_found", "wait_for_leader"]
 
 log = logging.getLogger("grid.router")
 
@@ -112,9 +114,9 @@ class Catalog:
         try:
             for index, (low, high) in enumerate(PartitionMap.uniform_bounds(spec.grid_settings.partitions)):
                 partition_id = f"p{index}-{uuid.uuid4().hex[:8]}"
-                partition = self.start_partition(spec, partition_id, low, high, map_version=1)
-                ranges.append(PartitionRange(partition_id=partition_id, low=low, high=high, handle=partition))
-            await asyncio.gather(*(partition.handle.ready() for partition in ranges))
+                group = self.start_group(spec, partition_id, low, high, map_version=1)
+                ranges.append(PartitionRange(partition_id=partition_id, low=low, high=high, handle=group))
+            await asyncio.gather(*(wait_for_leader(partition.handle) for partition in ranges))
         except Exception:
             del self.tables[spec.name]
             for started in ranges:
@@ -130,8 +132,9 @@ class Catalog:
         held = self.held.pop(name, None)
         if held is not None:  # not served since a restart: its record and whatever partitions live go
             self.store.delete(name)
-            for partition in self.system.live_partitions().get(held.spec.table_id, []):
-                self.system.stop(partition)
+            for members in self.system.live_partitions().get(held.spec.table_id, {}).values():
+                for _, replica in members:
+                    self.system.stop(replica)
             return held.spec.describe(status="DELETING")
         entry = self.tables.get(name)
         if entry is None or entry.status == "DELETING":
@@ -152,22 +155,39 @@ class Catalog:
             entry.monitor.stop()
         return description
 
-    def start_partition(
+    def start_group(
         self, spec: TableSpec, partition_id: str, low: int, high: int, *, map_version: int, awaiting_items: bool = False
-    ) -> PartitionService:
-        return self.system.start_partition(
-            PartitionConfig(
-                table_name=spec.name,
-                table_id=spec.table_id,
-                partition_id=partition_id,
-                key_schema=spec.key_schema,
-                low=low,
-                high=high,
-                map_version=map_version,
-                awaiting_items=awaiting_items,
-                num_cpus=spec.grid_settings.partition_cpus,
+    ) -> ReplicaGroup:
+        """A new partition's replica group (``Replicas`` actors; the first stands for election at once)."""
+        members = tuple(f"r{number}" for number in range(spec.grid_settings.replicas))
+        replicas = [
+            (
+                replica,
+                self.system.start_partition(
+                    PartitionConfig(
+                        table_name=spec.name,
+                        table_id=spec.table_id,
+                        partition_id=partition_id,
+                        key_schema=spec.key_schema,
+                        low=low,
+                        high=high,
+                        map_version=map_version,
+                        awaiting_items=awaiting_items,
+                        num_cpus=spec.grid_settings.partition_cpus,
+                        replica_id=replica,
+                        members=members,
+                        campaign=replica == members[0],
+                    )
+                ),
             )
-        )
+            for replica in members
+        ]
+        return ReplicaGroup(replicas, leader=members[0])
+
+    def group_of(self, table_id: str, partition_id: str, members: tuple[str, ...]) -> ReplicaGroup | None:
+        """The group of the named replicas that live (None if none does)."""
+        found = [(m, s) for m in members if (s := self.system.find_replica(table_id, partition_id, m)) is not None]
+        return ReplicaGroup(found) if found else None
 
     # -- settings ----------------------------------------------------------------------
 
@@ -280,7 +300,43 @@ class Catalog:
             ).describe()
             description["LatestStreamArn"] = stream.arn
             description["LatestStreamLabel"] = stream.label
+        description["GridReplicas"] = await describe_replicas(entry.spec.grid_settings.replicas, entry.ranges)
         return description
+
+
+async def describe_replicas(replicas: int, ranges: Sequence[PartitionRange]) -> dict[str, Any]:
+    """Where each partition's replicas run, and how many partitions have two on one node.
+
+    ``PartitionsSharingANode`` above 0 means the cluster had fewer live nodes than
+    ``Replicas`` when they were placed: one node's loss can then take a majority.
+    """
+    partitions = []
+    sharing = 0
+    for partition in ranges:
+        group = partition.handle
+        members = group.members if isinstance(group, ReplicaGroup) else ()
+        answers = await asyncio.gather(*(service.stats() for _, service in members), return_exceptions=True)
+        found = [answer for answer in answers if isinstance(answer, PartitionStats)]
+        leader = next((s.leader for s in found if s.leader == s.replica_id), None)
+        voters = next((s.voters for s in found if s.replica_id == leader), ())
+        nodes = [s.node_id for s in found]
+        sharing += len(set(nodes)) < len(nodes)
+        partitions.append(
+            {
+                "PartitionId": partition.partition_id,
+                "Leader": leader,
+                "Replicas": [
+                    {"ReplicaId": s.replica_id, "NodeId": s.node_id, "Voting": s.replica_id in voters} for s in found
+                ],
+            }
+        )
+    return {"Replicas": replicas, "PartitionsSharingANode": sharing, "Partitions": partitions}
+
+
+async def wait_for_leader(group: PartitionService) -> None:
+    """Until every replica runs and one leads (a new group elects its first replica in milliseconds)."""
+    await group.ready()
+    await group.stats()  # answered by the leader
 
 
 def not_found(name: str) -> ResourceNotFoundException:

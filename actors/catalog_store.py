@@ -94,6 +94,7 @@ class MemoryKeyValue:
 
 
 _TABLE_PREFIX = b"table/"
+_EPOCH_KEY = b"router-epoch"
 
 
 class CatalogStore:
@@ -107,6 +108,13 @@ class CatalogStore:
 
     def delete(self, table_name: str) -> None:
         self._kv.delete(_TABLE_PREFIX + table_name.encode("utf-8"))
+
+    def next_epoch(self) -> int:
+        """A number higher than any earlier router of this grid took (each router start takes one)."""
+        taken = [int(value) for value in self._kv.values(_EPOCH_KEY)]
+        epoch = max(taken, default=0) + 1
+        self._kv.put(_EPOCH_KEY, str(epoch).encode("ascii"))
+        return epoch
 
     def load(self) -> list[TableRecord]:
         """Every record that reads back (one that does not is logged and skipped)."""

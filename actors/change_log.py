@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from grid._changes import SEQUENCE, TIMESTAMP, ChangeEvent, ChangeRecord, LogSlice
@@ -53,15 +54,18 @@ class ChangeLog:
         first_sequence: int = 1,
         shard_id: str = "shard-0",
         parent_shard_id: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.retention = retention or RetentionPolicy()
+        # Stamps records; a replicated partition passes its log entry's time, the same on every replica.
+        self._clock = clock
         self._records: deque[ChangeRecord] = deque()
         self._next_sequence = first_sequence
         parents = (parent_shard_id,) if parent_shard_id is not None else ()
         self.shards: list[Shard] = [Shard(shard_id=shard_id, parents=parents, first_sequence=first_sequence)]
 
     def append(self, event: ChangeEvent, key: bytes, old_image: bytes | None, new_image: bytes | None) -> ChangeRecord:
-        record = (self._next_sequence, int(event), key, old_image, new_image, time.time())
+        record = (self._next_sequence, int(event), key, old_image, new_image, self._clock())
         self._next_sequence += 1
         self._records.append(record)
         self._trim(record[TIMESTAMP])
@@ -104,8 +108,8 @@ class ChangeLog:
         return current
 
     def trim(self, now: float | None = None) -> None:
-        """Drop what retention no longer keeps (also called by a timer: age trims without writes)."""
-        self._trim(time.time() if now is None else now)
+        """Drop what retention no longer keeps, as of ``now`` (by default this log's clock)."""
+        self._trim(self._clock() if now is None else now)
 
     def _trim(self, now: float) -> None:
         records = self._records

@@ -11,6 +11,7 @@ stop each other on Ray.
 from __future__ import annotations
 
 import logging
+import zlib
 from typing import Any
 
 import ray
@@ -21,14 +22,15 @@ from actors.partition import PartitionActor
 from actors.proxies import RayLedger, RayPartition, RayRouter, RayStream
 from actors.router import RouterActor
 from actors.stream import StreamActor
-from actors.system import KeyValue, PartitionConfig
+from actors.system import KeyValue, LivePartitions, PartitionConfig
+from grid._groups import ReplicaGroup
 from grid._naming import (
     ledger_actor_name,
+    parse_partition_actor_name,
     partition_actor_name,
     partition_actor_prefix,
     router_actor_name,
     stream_actor_name,
-    table_id_of_partition,
 )
 from grid.errors import PartitionUnavailableError
 
@@ -92,20 +94,35 @@ class RayActorSystem:
         return (RayActorSystem, (self.namespace,))
 
     def start_partition(self, config: PartitionConfig) -> RayPartition:
-        """A partition actor; ``num_cpus`` above 0 lets Ray's cluster autoscaler add nodes for it."""
+        """One replica of a partition, on a node the group's other replicas are not on if there is one.
+
+        ``num_cpus`` above 0 lets Ray's cluster autoscaler add nodes for partitions.
+        """
         handle = (
             ray.remote(PartitionActor)
             .options(
-                name=partition_actor_name(config.table_id, config.partition_id),
+                name=partition_actor_name(config.table_id, config.partition_id, config.replica_id),
                 namespace=self.namespace,
                 lifetime="detached",
                 num_cpus=config.num_cpus,
                 max_concurrency=MAX_CONCURRENCY,
-                scheduling_strategy="SPREAD",
+                scheduling_strategy=_placement(config),
             )
             .remote(config, self)
         )
         return RayPartition(handle)
+
+    def find_replica(self, table_id: str, partition_id: str, replica_id: str) -> RayPartition | None:
+        try:
+            name = partition_actor_name(table_id, partition_id, replica_id)
+            return RayPartition(ray.get_actor(name, namespace=self.namespace))
+        except ValueError:
+            return None
+
+    def stop_replica(self, table_id: str, partition_id: str, replica_id: str) -> None:
+        replica = self.find_replica(table_id, partition_id, replica_id)
+        if replica is not None:
+            ray.kill(replica.handle, no_restart=True)
 
     def start_stream(self, *, table_name: str, table_id: str, label: str) -> RayStream:
         handle = (
@@ -122,10 +139,12 @@ class RayActorSystem:
         return RayStream(handle)
 
     def stop(self, actor: Any) -> None:
-        ray.kill(actor.handle, no_restart=True)
+        members: list[Any] = [member for _, member in actor.members] if isinstance(actor, ReplicaGroup) else [actor]
+        for member in members:
+            ray.kill(member.handle, no_restart=True)
 
-    def live_partitions(self) -> dict[str, list[Any]]:
-        found: dict[str, list[Any]] = {}
+    def live_partitions(self) -> LivePartitions:
+        found: LivePartitions = {}
         prefix = partition_actor_prefix()
         for entry in ray.util.list_named_actors(all_namespaces=True):
             if entry["namespace"] != self.namespace or not entry["name"].startswith(prefix):
@@ -134,7 +153,8 @@ class RayActorSystem:
                 handle = ray.get_actor(entry["name"], namespace=self.namespace)
             except ValueError:
                 continue  # gone since it was listed
-            found.setdefault(table_id_of_partition(entry["name"]), []).append(RayPartition(handle))
+            table_id, partition_id, replica_id = parse_partition_actor_name(entry["name"])
+            found.setdefault(table_id, {}).setdefault(partition_id, []).append((replica_id, RayPartition(handle)))
         return found
 
     def find_stream(self, table_id: str, label: str) -> RayStream | None:
@@ -157,3 +177,25 @@ class RayActorSystem:
 
     def node_id(self) -> str | None:
         return str(ray.get_runtime_context().get_node_id())
+
+
+def _placement(config: PartitionConfig) -> Any:
+    """A node for one replica: the group's replicas on distinct nodes when the cluster has enough.
+
+    A new group's replicas take consecutive nodes from one that depends on the partition;
+    a replacement takes a node none of the group's live replicas is on. A cluster with
+    fewer nodes than replicas still places them all, spread as Ray sees fit
+    (``describe_table`` says so). The affinity is strict: Ray's soft affinity moves an
+    actor elsewhere whenever the node has no idle worker process at that moment, which
+    would put replicas of a group together. A node that died meanwhile fails the start,
+    and the group's repair tries again.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
+    free = [node for node in nodes if node not in config.avoid_nodes]
+    if not free:
+        return "SPREAD"
+    number = int(config.replica_id[1:]) if config.replica_id[1:].isdigit() else 0
+    start = zlib.crc32(config.partition_id.encode("utf-8"))
+    return NodeAffinitySchedulingStrategy(node_id=free[(start + number) % len(free)], soft=False)

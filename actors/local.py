@@ -11,6 +11,7 @@ frozen dataclasses, bytes and fresh dicts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
@@ -20,9 +21,10 @@ from actors.ledger import LedgerActor
 from actors.partition import PartitionActor
 from actors.router import Router
 from actors.stream import StreamActor
-from actors.system import KeyValue, PartitionConfig
-from grid._naming import ledger_actor_name, partition_actor_name, stream_actor_name, table_id_of_partition
-from grid._services import LedgerService, PartitionService, RouterService, StreamService
+from actors.system import KeyValue, LivePartitions, PartitionConfig
+from grid._groups import ReplicaGroup
+from grid._naming import ledger_actor_name, parse_partition_actor_name, partition_actor_name, stream_actor_name
+from grid._services import LedgerService, ReplicaService, RouterService, StreamService
 from grid.errors import GridError, InternalServerError, PartitionUnavailableError
 
 __all__ = ["LocalActor", "LocalActorSystem"]
@@ -37,6 +39,7 @@ class LocalActor:
         self.name = name
         self.target = target
         self.alive = True
+        self._in_flight: set[asyncio.Task[Any]] = set()
 
     def __getattr__(self, method: str) -> Callable[..., Coroutine[Any, Any, Any]]:
         bound = getattr(self.target, method)
@@ -44,18 +47,29 @@ class LocalActor:
         async def call(*args: Any) -> Any:
             if not self.alive:
                 raise PartitionUnavailableError(f"Actor unavailable: {self.name} was stopped")
+            # A task of its own, so that stopping the actor fails it as Ray fails calls to a killed actor.
+            running = asyncio.ensure_future(bound(*args))
+            self._in_flight.add(running)
             try:
-                return await bound(*args)
+                return await running
+            except asyncio.CancelledError:
+                if self.alive or not running.cancelled():
+                    raise  # the caller was cancelled, not the actor stopped
+                raise PartitionUnavailableError(f"Actor unavailable: {self.name} was stopped") from None
             except GridError:
                 raise
             except Exception:
                 log.exception("internal error in %s.%s", self.name, method)
                 raise InternalServerError("Internal error in a grid actor") from None
+            finally:
+                self._in_flight.discard(running)
 
         return call
 
     def stop(self) -> None:
         self.alive = False
+        for running in list(self._in_flight):
+            running.cancel()
         stop = getattr(self.target, "stop", None)
         if stop is not None:
             stop()
@@ -78,24 +92,36 @@ class LocalActorSystem:
         self._actors[name] = actor
         return actor
 
-    def start_partition(self, config: PartitionConfig) -> PartitionService:
-        name = partition_actor_name(config.table_id, config.partition_id)
-        return cast(PartitionService, self._add(name, PartitionActor(config, self)))
+    def start_partition(self, config: PartitionConfig) -> ReplicaService:
+        name = partition_actor_name(config.table_id, config.partition_id, config.replica_id)
+        return cast(ReplicaService, self._add(name, PartitionActor(config, self)))
+
+    def find_replica(self, table_id: str, partition_id: str, replica_id: str) -> ReplicaService | None:
+        return cast(ReplicaService | None, self._actors.get(partition_actor_name(table_id, partition_id, replica_id)))
+
+    def stop_replica(self, table_id: str, partition_id: str, replica_id: str) -> None:
+        replica = self._actors.get(partition_actor_name(table_id, partition_id, replica_id))
+        if replica is not None:
+            self.stop(replica)
 
     def start_stream(self, *, table_name: str, table_id: str, label: str) -> StreamService:
         actor = StreamActor(self, table_name=table_name, table_id=table_id)
         return cast(StreamService, self._add(stream_actor_name(table_id, label), actor))
 
     def stop(self, actor: Any) -> None:
-        if isinstance(actor, LocalActor):
+        if isinstance(actor, ReplicaGroup):
+            for _, member in actor.members:
+                self.stop(member)
+        elif isinstance(actor, LocalActor):
             actor.stop()
             self._actors.pop(actor.name, None)
 
-    def live_partitions(self) -> dict[str, list[PartitionService]]:
-        found: dict[str, list[PartitionService]] = {}
+    def live_partitions(self) -> LivePartitions:
+        found: LivePartitions = {}
         for name, actor in self._actors.items():
             if isinstance(actor.target, PartitionActor):
-                found.setdefault(table_id_of_partition(name), []).append(cast(PartitionService, actor))
+                table_id, partition_id, replica_id = parse_partition_actor_name(name)
+                found.setdefault(table_id, {}).setdefault(partition_id, []).append((replica_id, actor))
         return found
 
     def find_stream(self, table_id: str, label: str) -> StreamService | None:

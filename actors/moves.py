@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from actors.background import Background
-from actors.catalog import Catalog, TableEntry
+from actors.catalog import Catalog, TableEntry, wait_for_leader
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._services import HandOverItems, PartitionService
 from grid.errors import TransactionInProgressException, ValidationException
@@ -29,9 +29,10 @@ UNLOCK_TRIES = 600
 
 
 class PartitionMoves:
-    def __init__(self, catalog: Catalog, background: Background) -> None:
+    def __init__(self, catalog: Catalog, background: Background, epoch: int) -> None:
         self._catalog = catalog
         self._background = background
+        self._epoch = epoch  # the router's: every move call carries it
         self.lock = asyncio.Lock()  # one move at a time; enabling a stream waits too
 
     async def split(self, name: str, partition_id: str, at: int | None = None) -> PartitionMap:
@@ -50,28 +51,28 @@ class PartitionMoves:
                 raise ValidationException("split point outside the partition's range")
             version = current.version + 1
             new_id = f"p{len(current.ranges)}-{uuid.uuid4().hex[:8]}"
-            receiver = self._catalog.start_partition(
+            receiver = self._catalog.start_group(
                 entry.spec, new_id, at, source.high, map_version=version, awaiting_items=True
             )
             try:
-                await receiver.ready()
-                moved, closed_shard = await _when_unlocked(lambda: source.handle.split_off(at, version))
+                await wait_for_leader(receiver)
+                moved, closed_shard = await _when_unlocked(lambda: source.handle.split_off(at, version, self._epoch))
             except Exception:
                 self._catalog.system.stop(receiver)  # nothing moved yet
                 raise
             try:
-                await receiver.ingest(moved, closed_shard)
+                await receiver.ingest(moved, closed_shard, self._epoch)
             except Exception:
                 # The new partition did not take the items: the source, which kept them, owns them again.
                 try:
-                    await source.handle.undo_hand_over(current.version)
+                    await source.handle.undo_hand_over(current.version, self._epoch)
                 finally:
                     self._catalog.system.stop(receiver)
                 raise
             entry.partition_map = current.with_split(partition_id, at, new_id, receiver)
             # Until now, a restarted router would undo the split. A source that died since
             # has nothing left to release: the new map is out either way.
-            await asyncio.gather(source.handle.release_hand_over(), return_exceptions=True)
+            await asyncio.gather(source.handle.release_hand_over(self._epoch), return_exceptions=True)
             await self._catalog.provision(entry)  # each partition's share of the throughput changed
             return entry.partition_map
 
@@ -90,7 +91,7 @@ class PartitionMoves:
             if upper is None:
                 raise ValidationException(f"Partition {lower_id} is the last on the ring: nothing to merge it with")
             version = current.version + 1
-            moved, closed_shard = await _when_unlocked(lambda: upper.handle.retire(version))
+            moved, closed_shard = await _when_unlocked(lambda: upper.handle.retire(version, self._epoch))
             # Streams take the retired log (and learn its closed shard) before the merged
             # shard exists, so no reader can get to the merged shard before it.
             retention = entry.spec.grid_settings.stream_retention_seconds
@@ -99,10 +100,10 @@ class PartitionMoves:
                 return_exceptions=True,  # a stream actor that is gone needs no archive
             )
             try:
-                await lower.handle.absorb_upper(moved, upper.high, version, closed_shard)
+                await lower.handle.absorb_upper(moved, upper.high, version, closed_shard, self._epoch)
             except Exception:
                 # The lower partition did not take the items: the upper one, which kept them, owns them again.
-                await upper.handle.undo_hand_over(current.version)
+                await upper.handle.undo_hand_over(current.version, self._epoch)
                 await asyncio.gather(
                     *(s.service.restore_partition(upper.partition_id, upper.handle) for s in entry.streams),
                     return_exceptions=True,
@@ -112,6 +113,16 @@ class PartitionMoves:
             await self._catalog.provision(entry)
             self._stop_later(upper.handle)
             return entry.partition_map
+
+    async def replicas_changed(self, name: str, partition_id: str, members: tuple[str, ...]) -> None:
+        """A group replaced a lost replica: the map names its members from now on (a new version)."""
+        async with self.lock:  # a move publishes maps too: one at a time
+            entry = self._catalog.tables.get(name)
+            if entry is None or entry.partition_map is None:
+                return
+            group = self._catalog.group_of(entry.spec.table_id, partition_id, members)
+            if group is not None and any(r.partition_id == partition_id for r in entry.ranges):
+                entry.partition_map = entry.partition_map.with_handle(partition_id, group)
 
     async def resize(self, entry: TableEntry, partitions: int) -> None:
         """Split the widest or merge the narrowest neighbours until the table has ``partitions``."""

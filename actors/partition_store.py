@@ -8,7 +8,8 @@ async actor each operation is atomic: validate, evaluate, mutate, then log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -93,13 +94,15 @@ class PartitionStore:
         retention: RetentionPolicy | None = None,
         shard_id: str = "shard-0",
         parent_shard_id: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` stamps change records and meters writes (a replica passes its log entries' times)."""
         self.key_schema = key_schema
         self.low = low
         self.high = high
         self.map_version = map_version
-        self.log = ChangeLog(retention, shard_id=shard_id, parent_shard_id=parent_shard_id)
-        self.meter = CapacityMeter()
+        self.log = ChangeLog(retention, shard_id=shard_id, parent_shard_id=parent_shard_id, clock=clock)
+        self.meter = CapacityMeter(write_clock=clock)
         self._items: dict[bytes, bytes] = {}
         self._index: SortedList = SortedList()
         self._stored_bytes = 0

@@ -36,37 +36,68 @@ class _Proxy:
 
 
 class RayPartition(_Proxy):
+    """One partition replica (``grid._services.ReplicaService``)."""
+
     __slots__ = ()
 
-    def execute(self, wire_ops: Sequence[tuple[Any, ...]]) -> Awaitable[list[Any]]:
-        return submit(self.handle.execute, wire_ops)
+    def execute(
+        self, wire_ops: Sequence[tuple[Any, ...]], request_id: str | None = None, min_index: int = 0
+    ) -> Awaitable[tuple[list[Any], int]]:
+        return submit(self.handle.execute, wire_ops, request_id, min_index)
 
-    def query(self, request: QueryRequest) -> Awaitable[Page]:
-        return submit(self.handle.query, request)
+    def query(self, request: QueryRequest, min_index: int = 0) -> Awaitable[tuple[Page, int]]:
+        return submit(self.handle.query, request, min_index)
 
-    def scan(self, request: ScanRequest) -> Awaitable[Page]:
-        return submit(self.handle.scan, request)
+    def scan(self, request: ScanRequest, min_index: int = 0) -> Awaitable[tuple[Page, int]]:
+        return submit(self.handle.scan, request, min_index)
+
+    def deliver(self, messages: Sequence[Any]) -> Awaitable[list[Any]]:
+        return submit(self.handle.deliver, messages)
+
+    def watch(self, term: int) -> Awaitable[None]:
+        return submit(self.handle.watch, term)
 
     def ready(self) -> Awaitable[str]:
         return submit(self.handle.ready)
 
-    def split_off(self, at: int, map_version: int) -> Awaitable[tuple[HandOverItems, str]]:
-        return submit(self.handle.split_off, at, map_version)
+    def fence(self, epoch: int, request_id: str | None = None) -> Awaitable[None]:
+        return submit(self.handle.fence, epoch, request_id)
 
-    def ingest(self, entries: HandOverItems, parent_shard_id: str | None = None) -> Awaitable[None]:
-        return submit(self.handle.ingest, entries, parent_shard_id)
+    def split_off(
+        self, at: int, map_version: int, epoch: int = 0, request_id: str | None = None
+    ) -> Awaitable[tuple[HandOverItems, str]]:
+        return submit(self.handle.split_off, at, map_version, epoch, request_id)
 
-    def retire(self, map_version: int) -> Awaitable[tuple[HandOverItems, str]]:
-        return submit(self.handle.retire, map_version)
+    def ingest(
+        self,
+        entries: HandOverItems,
+        parent_shard_id: str | None = None,
+        epoch: int = 0,
+        request_id: str | None = None,
+    ) -> Awaitable[None]:
+        return submit(self.handle.ingest, entries, parent_shard_id, epoch, request_id)
 
-    def release_hand_over(self) -> Awaitable[None]:
-        return submit(self.handle.release_hand_over)
+    def retire(
+        self, map_version: int, epoch: int = 0, request_id: str | None = None
+    ) -> Awaitable[tuple[HandOverItems, str]]:
+        return submit(self.handle.retire, map_version, epoch, request_id)
 
-    def undo_hand_over(self, map_version: int) -> Awaitable[bool]:
-        return submit(self.handle.undo_hand_over, map_version)
+    def release_hand_over(self, epoch: int = 0, request_id: str | None = None) -> Awaitable[None]:
+        return submit(self.handle.release_hand_over, epoch, request_id)
 
-    def absorb_upper(self, entries: HandOverItems, high: int, map_version: int, other_parent: str) -> Awaitable[None]:
-        return submit(self.handle.absorb_upper, entries, high, map_version, other_parent)
+    def undo_hand_over(self, map_version: int, epoch: int = 0, request_id: str | None = None) -> Awaitable[bool]:
+        return submit(self.handle.undo_hand_over, map_version, epoch, request_id)
+
+    def absorb_upper(
+        self,
+        entries: HandOverItems,
+        high: int,
+        map_version: int,
+        other_parent: str,
+        epoch: int = 0,
+        request_id: str | None = None,
+    ) -> Awaitable[None]:
+        return submit(self.handle.absorb_upper, entries, high, map_version, other_parent, epoch, request_id)
 
     def read_log(self, after: int = 0, limit: int | None = None) -> Awaitable[list[ChangeRecord]]:
         return submit(self.handle.read_log, after, limit)
@@ -74,14 +105,16 @@ class RayPartition(_Proxy):
     def wait_log(self, after: int, limit: int, timeout: float) -> Awaitable[LogSlice]:
         return submit(self.handle.wait_log, after, limit, timeout)
 
-    def provision(self, read_per_second: float | None, write_per_second: float | None) -> Awaitable[None]:
-        return submit(self.handle.provision, read_per_second, write_per_second)
+    def provision(
+        self, read_per_second: float | None, write_per_second: float | None, request_id: str | None = None
+    ) -> Awaitable[None]:
+        return submit(self.handle.provision, read_per_second, write_per_second, request_id)
 
-    def set_retention(self, max_records: int, max_age_seconds: float) -> Awaitable[None]:
-        return submit(self.handle.set_retention, max_records, max_age_seconds)
+    def set_retention(self, max_records: int, max_age_seconds: float, request_id: str | None = None) -> Awaitable[None]:
+        return submit(self.handle.set_retention, max_records, max_age_seconds, request_id)
 
-    def stats(self) -> Awaitable[PartitionStats]:
-        return submit(self.handle.stats)
+    def stats(self, leading: bool = False) -> Awaitable[PartitionStats]:
+        return submit(self.handle.stats, leading)
 
 
 class RayLedger(_Proxy):
@@ -180,3 +213,6 @@ class RayRouter(_Proxy):
 
     def get_stream(self, arn: str) -> Awaitable[StreamInfo]:
         return submit(self.handle.get_stream, arn)
+
+    def replicas_changed(self, table_name: str, partition_id: str, members: tuple[str, ...]) -> Awaitable[None]:
+        return submit(self.handle.replicas_changed, table_name, partition_id, members)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from actors.catalog_store import TableRecord, TableStream
-from actors.system import ActorSystem
+from actors.system import ActorSystem, LivePartitions
+from grid._groups import ReplicaGroup
 from grid._keys import HASH_SPACE
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._services import PartitionService, PartitionStats
@@ -30,7 +31,8 @@ __all__ = [
 
 log = logging.getLogger("grid.router")
 
-RECOVERY_CALL_SECONDS = 10.0  # a partition that does not answer a restarted router by then is taken as dead
+# A partition whose group finds no leader by then is taken as lost (a group elects one in well under a second).
+RECOVERY_CALL_SECONDS = 12.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,15 +132,24 @@ def _report(stats: PartitionStats, partition: PartitionService) -> PartitionRepo
 
 
 async def recover_table(
-    record: TableRecord, system: ActorSystem, partitions: Sequence[PartitionService]
+    record: TableRecord, system: ActorSystem, replicas: dict[str, list[tuple[str, Any]]], epoch: int
 ) -> RecoveredTable | None:
     """The table of ``record`` made whole (a split or merge cut short finished or undone); None if it cannot be.
 
-    ``partitions`` are the table's live partition actors. It cannot be made whole when
-    a partition died: then its live partitions do not own the whole ring between them.
-    The log says which partitions were found.
+    ``replicas`` are the table's live partition replicas, by partition. Each partition
+    answers through its group's leader. The table cannot be made whole when a
+    partition is lost (no majority of its replicas lives): then the live partitions do
+    not own the whole ring between them. The log says which partitions were found.
+
+    Each partition is fenced with the router's ``epoch`` first: a move the dead router
+    sent that lands later is refused, so what the partitions report stays true.
     """
     spec = record.spec
+    partitions: list[PartitionService] = [ReplicaGroup(members) for members in replicas.values()]
+    await asyncio.gather(
+        *(asyncio.wait_for(partition.fence(epoch), RECOVERY_CALL_SECONDS) for partition in partitions),
+        return_exceptions=True,  # a partition that cannot be fenced is dead or unreachable: it answers nothing below
+    )
     answers = await asyncio.gather(
         *(asyncio.wait_for(partition.stats(), RECOVERY_CALL_SECONDS) for partition in partitions),
         return_exceptions=True,
@@ -158,13 +169,13 @@ async def recover_table(
         return None
     streams = _found_streams(record, system)
     for report in plan.undo:
-        await report.partition.undo_hand_over(plan.version)
+        await report.partition.undo_hand_over(plan.version, epoch)
         if report.high <= report.low:  # a merge's retired partition: the streams read it again
             await asyncio.gather(
                 *(s.service.restore_partition(report.partition_id, report.partition) for s in streams),
                 return_exceptions=True,
             )
-    await asyncio.gather(*(report.partition.release_hand_over() for report in plan.release))
+    await asyncio.gather(*(report.partition.release_hand_over(epoch) for report in plan.release))
     for report in plan.stop:
         system.stop(report.partition)
     ranges = tuple(
@@ -174,15 +185,14 @@ async def recover_table(
     return RecoveredTable(partition_map=partition_map, streams=streams)
 
 
-def stop_unrecorded_partitions(
-    records: Sequence[TableRecord], system: ActorSystem, live: dict[str, list[PartitionService]]
-) -> None:
+def stop_unrecorded_partitions(records: Sequence[TableRecord], system: ActorSystem, live: LivePartitions) -> None:
     """Stop the partitions of tables without a record: a create or delete the router's death cut short."""
     known = {record.spec.table_id for record in records}
     for table_id, partitions in live.items():
         if table_id not in known:
-            for partition in partitions:
-                system.stop(partition)
+            for members in partitions.values():
+                for _, replica in members:
+                    system.stop(replica)
 
 
 def _found_streams(record: TableRecord, system: ActorSystem) -> list[TableStream]:

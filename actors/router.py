@@ -21,12 +21,12 @@ from actors.catalog import Catalog, TableEntry, not_found
 from actors.catalog_store import CatalogStore, TableRecord
 from actors.moves import PartitionMoves
 from actors.recovery import recover_table, stop_unrecorded_partitions
-from actors.system import ActorSystem
+from actors.system import ActorSystem, LivePartitions
 from actors.table_monitor import PartitionLimits, Scaling, TableMonitor
 from grid._autoscaling import AutoScalingUpdate, TargetTracker
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._schema import MAX_PARTITIONS, StreamSpecification, TableSpec, TableUpdate
-from grid._services import PartitionService, StreamInfo
+from grid._services import StreamInfo
 from grid.errors import GridError, ResourceNotFoundException, ValidationException
 
 __all__ = ["Router", "RouterActor"]
@@ -43,8 +43,12 @@ class Router:
         self._namespace = system.namespace
         self._system = system
         self._background = Background()
-        self.catalog = Catalog(system, CatalogStore(system.key_value()))
-        self.moves = PartitionMoves(self.catalog, self._background)
+        store = CatalogStore(system.key_value())
+        # Each router start takes a higher epoch; its moves carry it, and recovery fences
+        # every partition with it, so a dead router's late moves are refused.
+        self.epoch = store.next_epoch()
+        self.catalog = Catalog(system, store)
+        self.moves = PartitionMoves(self.catalog, self._background, self.epoch)
 
     async def ping(self) -> str:
         return self._namespace
@@ -112,6 +116,9 @@ class Router:
 
     async def merge_partitions(self, name: str, lower_id: str) -> PartitionMap:
         return await self.moves.merge(name, lower_id)
+
+    async def replicas_changed(self, table_name: str, partition_id: str, members: tuple[str, ...]) -> None:
+        await self.moves.replicas_changed(table_name, partition_id, members)
 
     # -- streams -----------------------------------------------------------------------
 
@@ -248,9 +255,9 @@ class Router:
         if self.catalog.held:
             self._background.spawn(self._recover_held())
 
-    async def _recover_table(self, record: TableRecord, live: dict[str, list[PartitionService]]) -> None:
+    async def _recover_table(self, record: TableRecord, live: LivePartitions) -> None:
         try:
-            recovered = await recover_table(record, self._system, live.get(record.spec.table_id, []))
+            recovered = await recover_table(record, self._system, live.get(record.spec.table_id, {}), self.epoch)
         except Exception:  # one table's trouble must not keep the router from serving the others
             log.exception("table %s not recovered", record.spec.name)
             recovered = None

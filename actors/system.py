@@ -10,13 +10,14 @@ an embedded grid without Ray). The actor classes never import either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from actors.replication import Timing
 from grid._keys import KeySchema
-from grid._services import LedgerService, PartitionService, RouterService, StreamService
+from grid._services import LedgerService, ReplicaService, RouterService, StreamService
 
-__all__ = ["ActorSystem", "KeyValue", "PartitionConfig"]
+__all__ = ["ActorSystem", "KeyValue", "LivePartitions", "PartitionConfig"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +33,13 @@ class PartitionConfig:
     map_version: int
     awaiting_items: bool = False  # a split's new partition, until its items arrive
     num_cpus: float = 0.0
+    # This replica of the partition's group, and the group's voters when it starts (empty
+    # for a replica that replaces a lost one: its leader brings it in).
+    replica_id: str = "r0"
+    members: tuple[str, ...] = ("r0",)
+    campaign: bool = True  # stand for election at once (a new group's first replica)
+    timing: Timing = field(default_factory=Timing)
+    avoid_nodes: tuple[str, ...] = ()  # nodes that hold the group's other replicas
 
 
 class KeyValue(Protocol):
@@ -42,20 +50,29 @@ class KeyValue(Protocol):
     def values(self, prefix: bytes) -> list[bytes]: ...
 
 
+# The partition replicas alive in a grid: table id -> partition id -> [(replica id, replica)].
+LivePartitions = dict[str, dict[str, list[tuple[str, Any]]]]
+
+
 class ActorSystem(Protocol):
     namespace: str
 
-    def start_partition(self, config: PartitionConfig) -> PartitionService: ...
+    def start_partition(self, config: PartitionConfig) -> ReplicaService:
+        """One replica of a partition (``config.replica_id``), placed away from ``config.avoid_nodes`` if it can be."""
+        ...
+
+    def find_replica(self, table_id: str, partition_id: str, replica_id: str) -> ReplicaService | None: ...
+    def stop_replica(self, table_id: str, partition_id: str, replica_id: str) -> None: ...
     def start_stream(self, *, table_name: str, table_id: str, label: str) -> StreamService:
         """The stream actor of one table stream (one per stream: it fans out to every subscriber)."""
         ...
 
-    def stop(self, actor: PartitionService | StreamService) -> None:
-        """Stop an actor for good (it is not restarted); calls on it fail as unavailable."""
+    def stop(self, actor: Any) -> None:
+        """Stop an actor (a replica group: every member) for good; calls on it fail as unavailable."""
         ...
 
-    def live_partitions(self) -> dict[str, list[PartitionService]]:
-        """The partition actors alive in this grid, by table id (a restarted router's census)."""
+    def live_partitions(self) -> LivePartitions:
+        """The partition replicas alive in this grid (a restarted router's census)."""
         ...
 
     def find_stream(self, table_id: str, label: str) -> StreamService | None: ...

@@ -36,8 +36,9 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self._clock()
-        self.tokens = min(self.rate * self._burst_seconds, self.tokens + (now - self._updated) * self.rate)
-        self._updated = now
+        elapsed = max(0.0, now - self._updated)  # replicas' entry times may step back a little
+        self.tokens = min(self.rate * self._burst_seconds, self.tokens + elapsed * self.rate)
+        self._updated = max(now, self._updated)
 
     def admits(self) -> bool:
         """Whether a request may start: the bucket holds a whole unit (or a second's worth, if less)."""
@@ -62,24 +63,33 @@ class Totals:
 
 
 class CapacityMeter:
-    """Admission and accounting of one partition's reads and writes."""
+    """Admission and accounting of one partition's reads and writes.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    Writes are metered by ``write_clock`` and reads by ``read_clock``: a replicated
+    partition meters writes by its log entries' times, so every replica admits the
+    same writes, and reads by the clock of the replica that serves them.
+    """
+
+    def __init__(
+        self, read_clock: Callable[[], float] = time.monotonic, write_clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._read_clock = read_clock
+        self._write_clock = write_clock
         self.read: TokenBucket | None = None  # None: on demand, no limit
         self.write: TokenBucket | None = None
         self.totals = Totals()
 
     def provision(self, read_per_second: float | None, write_per_second: float | None) -> None:
         """Set this partition's share of the table's throughput (None for on-demand billing)."""
-        self.read = self._bucket(self.read, read_per_second)
-        self.write = self._bucket(self.write, write_per_second)
+        self.read = self._bucket(self.read, read_per_second, self._read_clock)
+        self.write = self._bucket(self.write, write_per_second, self._write_clock)
 
-    def _bucket(self, bucket: TokenBucket | None, rate: float | None) -> TokenBucket | None:
+    @staticmethod
+    def _bucket(bucket: TokenBucket | None, rate: float | None, clock: Callable[[], float]) -> TokenBucket | None:
         if rate is None:
             return None
         if bucket is None:
-            return TokenBucket(rate, self._clock)
+            return TokenBucket(rate, clock)
         bucket.set_rate(rate)
         return bucket
 

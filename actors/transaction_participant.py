@@ -56,7 +56,8 @@ class Lock:
 
 
 class TransactionParticipant:
-    def __init__(self, store: PartitionStore, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: PartitionStore, clock: Callable[[], float] = time.time) -> None:
+        """``clock``: wall time when a lock is taken (a replica passes its log entry's time)."""
         self.store = store
         self._clock = clock
         self._keys_by_tx: dict[str, list[bytes]] = {}
@@ -130,6 +131,7 @@ class TransactionParticipant:
 
     def abort(self, txid: str) -> int:
         """Release the transaction's locks (write or read), changing nothing; idempotent."""
+        self._read_lease_ends.pop(txid, None)
         keys = self._keys_by_tx.pop(txid, [])
         for key in keys:
             del self.store.locks[key]
@@ -141,17 +143,19 @@ class TransactionParticipant:
                     del self.store.read_locks[key]
         return len(keys)
 
-    def expired(self) -> list[tuple[int, str]]:
-        """``(ledger, txid)`` of transactions whose locks here have outlived their lease."""
-        now = self._clock()
-        for txid in [t for t, ends in self._read_lease_ends.items() if ends <= now]:
-            del self._read_lease_ends[txid]
-            self.abort(txid)  # a reader that went quiet: its read locks just lapse
+    def expired(self, now: float) -> tuple[list[tuple[int, str]], list[str]]:
+        """What outlived its lease at ``now`` (wall time), changing nothing.
+
+        ``(ledger, txid)`` of transactions whose write locks here expired: ask their
+        ledger, then commit or abort. And the readers whose read locks expired: they
+        went quiet, and their locks just lapse (``abort``).
+        """
+        readers = [txid for txid, ends in self._read_lease_ends.items() if ends <= now]
         found: dict[str, int] = {}
         for lock in self.store.locks.values():
             if lock.expires_at <= now:
                 found[lock.txid] = lock.ledger
-        return [(ledger, txid) for txid, ledger in found.items()]
+        return [(ledger, txid) for txid, ledger in found.items()], readers
 
     def read(
         self, keys: Sequence[Any], lock_for: str | None = None, lease: float = 0.0

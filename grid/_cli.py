@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes sharing the port (SO_REUSEPORT), each a client of the same grid (default 1)",
     )
+    serve.add_argument(
+        "--replicas",
+        type=int,
+        choices=range(1, 8),
+        metavar="{1..7}",
+        default=None,
+        help="replicas of each partition of the tables the endpoint creates (default: grid's, 3)",
+    )
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
     limits = serve.add_argument_group("connection limits (each server process)")
     defaults = EndpointSettings()
@@ -85,7 +93,8 @@ async def serve(args: argparse.Namespace) -> None:
     sys.setswitchinterval(0.001)
     stop = asyncio.Event()
     transport = RayTransport(args.address, args.namespace, {})
-    async with grid.Grid(transport=transport) as client:
+    table_defaults = {"Replicas": args.replicas} if args.replicas is not None else None
+    async with grid.Grid(transport=transport, default_grid_settings=table_defaults) as client:
         # After connecting: Ray installs its own SIGTERM handler then, which would end
         # the process without stopping the server (and its workers) in order.
         loop = asyncio.get_running_loop()
@@ -134,6 +143,8 @@ def _start_workers(args: argparse.Namespace, ray_address: str) -> list[subproces
         command += ["--credentials", args.credentials]
     if args.allow_any_credentials:
         command.append("--allow-any-credentials")
+    if args.replicas is not None:
+        command += ["--replicas", str(args.replicas)]
     for name in _LIMITS:
         command += [_flag(name), str(getattr(args, name))]
     return [subprocess.Popen(command) for _ in range(args.workers - 1)]

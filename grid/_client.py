@@ -18,7 +18,7 @@ from grid._batch import batch_get_item, batch_write_item
 from grid._dispatch import Dispatcher
 from grid._operations import check_request, optional_string, page_limit
 from grid._retry import RetryPolicy
-from grid._schema import StreamSpecification, TableSpec, TableUpdate, check_table_name
+from grid._schema import GridSettings, StreamSpecification, TableSpec, TableUpdate, check_table_name
 from grid._streams import describe_stream, get_records, get_shard_iterator, list_streams
 from grid._table import Table
 from grid._transactions import DEFAULT_LEASE_SECONDS, transact_get_items, transact_write_items
@@ -41,6 +41,7 @@ def connect(
     retries: dict[str, Any] | None = None,
     transaction_lease: float = DEFAULT_LEASE_SECONDS,
     transport: Transport | None = None,
+    default_grid_settings: dict[str, Any] | None = None,
     **ray_init_kwargs: Any,
 ) -> Grid:
     """A client of the grid in ``namespace``; open it with ``async with`` or ``await``.
@@ -52,7 +53,9 @@ def connect(
     counting the first try. ``transaction_lease`` is how long (seconds) a transaction
     this client coordinates may hold its items before partitions finish it without
     the client. ``transport`` replaces Ray: ``grid.LocalTransport()`` runs a whole grid
-    inside this process (for tests).
+    inside this process (for tests). ``default_grid_settings`` are the ``GridSettings``
+    tables this client creates start from (a table's own settings win), e.g.
+    ``{"Replicas": 1}`` for a client whose tables are caches.
 
     >>> async with grid.connect() as g:
     ...     table = await g.create_table(TableName="catalog", ...)
@@ -63,7 +66,12 @@ def connect(
         transport = RayTransport(address, namespace, ray_init_kwargs)
     elif address is not None or ray_init_kwargs:
         raise ValidationException("connect: an address or Ray options make no sense with a transport")
-    return Grid(transport=transport, retries=retries, transaction_lease=transaction_lease)
+    return Grid(
+        transport=transport,
+        retries=retries,
+        transaction_lease=transaction_lease,
+        default_grid_settings=default_grid_settings,
+    )
 
 
 class Grid:
@@ -75,6 +83,7 @@ class Grid:
         transport: Transport,
         retries: dict[str, Any] | None = None,
         transaction_lease: float = DEFAULT_LEASE_SECONDS,
+        default_grid_settings: dict[str, Any] | None = None,
     ) -> None:
         if isinstance(transaction_lease, bool) or not isinstance(transaction_lease, (int, float)):
             raise ValidationException("transaction_lease must be a number of seconds")
@@ -82,6 +91,8 @@ class Grid:
             raise ValidationException("transaction_lease must be more than 0 and at most 600 seconds")
         self.namespace = transport.namespace
         self.transaction_lease = float(transaction_lease)
+        GridSettings.from_params(default_grid_settings or {})  # refused here, not at each create_table
+        self.default_grid_settings = dict(default_grid_settings or {})
         self._state = GridState.NEW
         self.dispatcher = Dispatcher(transport, RetryPolicy.from_config(retries), self._check_open)
 
@@ -136,6 +147,10 @@ class Grid:
     async def create_table(self, **params: Any) -> Table:
         """Create a table (DynamoDB's parameters, plus ``GridSettings``); returns it ACTIVE."""
         self._check_open()
+        if self.default_grid_settings:
+            own = params.get("GridSettings") or {}
+            if isinstance(own, dict):
+                params = {**params, "GridSettings": {**self.default_grid_settings, **own}}
         spec = TableSpec.from_create_params(params)
         raw_stream = params.get("StreamSpecification")
         stream = StreamSpecification.from_params(raw_stream) if raw_stream is not None else None

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from grid._batcher import PartitionBatcher
+from grid._groups import ReplicaGroup
 from grid._keys import hash_from_prefix
 from grid._partition_map import PartitionMap, PartitionRange
 from grid._requests import GetOp, ItemOp, Page, PartitionMessage, QueryRequest, ScanRequest, WriteResult
@@ -39,6 +41,10 @@ __all__ = ["Dispatcher", "TableRoute"]
 T = TypeVar("T")
 
 # How long router calls are tried again while Ray restarts a router that died.
+log = logging.getLogger("grid.dispatch")
+
+# ``close`` waits this long for calls in flight (a failover takes seconds), then cancels them.
+CLOSE_SECONDS = 30.0
 ROUTER_RESTART_SECONDS = 30.0
 
 
@@ -56,7 +62,8 @@ class TableRoute:
 
     spec: TableSpec
     map: PartitionMap
-    batchers: dict[str, PartitionBatcher] = field(default_factory=dict)
+    # By (partition id, eventually consistent reads): those go to any replica, the rest to the leader.
+    batchers: dict[tuple[str, bool], PartitionBatcher] = field(default_factory=dict)
 
     @property
     def version(self) -> int:
@@ -85,9 +92,12 @@ class Dispatcher:
         await self.router_call(lambda router: router.ping())
 
     async def close(self) -> None:
-        """Send what is queued, wait for every call in flight, then release the transport."""
-        for batcher in self._batchers():
-            await batcher.close()
+        """Send what is queued, wait for calls in flight (up to ``CLOSE_SECONDS``), then release the transport."""
+        try:
+            await asyncio.wait_for(asyncio.gather(*(batcher.close() for batcher in self._batchers())), CLOSE_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("closing: calls still in flight after %.0f s are cancelled", CLOSE_SECONDS)
+            self.terminate()
         self._routes.clear()
         await self.transport.close()
 
@@ -165,7 +175,13 @@ class Dispatcher:
         if old is not None and old.spec.table_id == spec.table_id:
             # Keep batchers of partitions that did not change: their calls in flight stay valid.
             live = {p.partition_id for p in partition_map.ranges}
-            route.batchers = {pid: b for pid, b in old.batchers.items() if pid in live}
+            route.batchers = {key: b for key, b in old.batchers.items() if key[0] in live}
+            # And what this client learned of each group: its leader, the newest state it saw.
+            before = {r.partition_id: r.handle for r in old.map.ranges}
+            for entry in partition_map.ranges:
+                older = before.get(entry.partition_id)
+                if isinstance(entry.handle, ReplicaGroup) and isinstance(older, ReplicaGroup):
+                    entry.handle.adopt(older)
         self._routes[name] = route
         return route
 
@@ -175,11 +191,16 @@ class Dispatcher:
     # -- partitions ----------------------------------------------------------------------
 
     def send(self, route: TableRoute, partition: PartitionRange, message: PartitionMessage) -> asyncio.Future[Any]:
-        """One operation or transaction message to a partition, coalesced with everything else bound there."""
-        batcher = route.batchers.get(partition.partition_id)
+        """One operation or transaction message to a partition, coalesced with everything else bound there.
+
+        Eventually consistent GetItems batch apart: any replica may serve them, so read
+        load spreads over the partition's group while writes go to its leader.
+        """
+        key = (partition.partition_id, type(message) is GetOp and not message.consistent)
+        batcher = route.batchers.get(key)
         if batcher is None:
             batcher = PartitionBatcher(functools.partial(self._execute, partition))
-            route.batchers[partition.partition_id] = batcher
+            route.batchers[key] = batcher
         return batcher.submit(message)
 
     async def _execute(self, partition: PartitionRange, messages: Sequence[PartitionMessage]) -> list[Any]:

@@ -12,11 +12,11 @@ __all__ = [
     "LEDGER_COUNT",
     "ledger_actor_name",
     "ledger_index",
+    "parse_partition_actor_name",
     "partition_actor_name",
     "partition_actor_prefix",
     "router_actor_name",
     "stream_actor_name",
-    "table_id_of_partition",
 ]
 
 ROUTER_ACTOR = "grid-router"
@@ -28,8 +28,8 @@ def router_actor_name() -> str:
     return ROUTER_ACTOR
 
 
-def partition_actor_name(table_id: str, partition_id: str) -> str:
-    return f"{partition_actor_prefix(table_id)}{partition_id}"
+def partition_actor_name(table_id: str, partition_id: str, replica_id: str) -> str:
+    return f"{partition_actor_prefix(table_id)}{partition_id}-{replica_id}"
 
 
 def partition_actor_prefix(table_id: str | None = None) -> str:
@@ -37,9 +37,14 @@ def partition_actor_prefix(table_id: str | None = None) -> str:
     return "grid-partition-" if table_id is None else f"grid-partition-{table_id}-"
 
 
-def table_id_of_partition(actor_name: str) -> str:
-    """The table id in a partition actor's name (table ids are hex: they hold no "-")."""
-    return actor_name.removeprefix(partition_actor_prefix()).partition("-")[0]
+def parse_partition_actor_name(actor_name: str) -> tuple[str, str, str]:
+    """``(table id, partition id, replica id)`` of a partition actor's name.
+
+    Table ids are hex and replica ids ``r<n>``: neither holds a "-" (partition ids do).
+    """
+    table_id, _, rest = actor_name.removeprefix(partition_actor_prefix()).partition("-")
+    partition_id, _, replica_id = rest.rpartition("-")
+    return table_id, partition_id, replica_id
 
 
 def ledger_actor_name(index: int) -> str:

@@ -97,6 +97,11 @@ class PartitionMap:
         ranges = (*self.ranges[:index], merged, *self.ranges[index + 2 :])
         return replace(self, version=self.version + 1, ranges=ranges)
 
+    def with_handle(self, partition_id: str, handle: Any) -> PartitionMap:
+        """A new version in which ``partition_id`` is reached through ``handle`` (its group's new members)."""
+        ranges = tuple(replace(e, handle=handle) if e.partition_id == partition_id else e for e in self.ranges)
+        return replace(self, version=self.version + 1, ranges=ranges)
+
     def upper_neighbour(self, partition_id: str) -> PartitionRange | None:
         """The range right above ``partition_id``'s on the ring (None for the last one)."""
         for entry, following in itertools.pairwise(self.ranges):

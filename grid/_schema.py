@@ -32,6 +32,8 @@ __all__ = [
 _TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 DEFAULT_PARTITIONS = 4
 MAX_PARTITIONS = 256
+DEFAULT_REPLICAS = 3
+MAX_REPLICAS = 7
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
 
 
@@ -71,6 +73,10 @@ class GridSettings:
     # CPUs each partition actor asks Ray for. 0 fits any machine; a fraction on a cluster
     # with Ray's autoscaler makes a table that outgrows its nodes ask for more of them.
     partition_cpus: float = 0.0
+    # Replicas of each partition (DynamoDB keeps 3): a write is acknowledged once a majority
+    # holds it, so a partition loses nothing acknowledged while a majority lives. 1 keeps
+    # one copy (a cache); an even number tolerates no more deaths than the odd number below it.
+    replicas: int = DEFAULT_REPLICAS
 
     @classmethod
     def from_params(cls, params: Any) -> GridSettings:
@@ -87,9 +93,10 @@ class GridSettings:
             "MaxPartitionReadUnits",
             "MaxPartitionWriteUnits",
             "PartitionCpus",
+            "Replicas",
         }
         if unknown:
-            raise ValidationException(f"Unknown GridSettings: {', '.join(sorted(unknown))}")
+            raise ValidationException(f"Unknown GridSettings: {', '.join(sorted(map(str, unknown)))}")
         return cls(
             partitions=_positive_number(params, "Partitions", DEFAULT_PARTITIONS, int, 1, MAX_PARTITIONS),
             stream_retention_seconds=float(
@@ -107,6 +114,7 @@ class GridSettings:
             max_partition_write_units=float(
                 _positive_number(params, "MaxPartitionWriteUnits", 1000.0, (int, float), 1, 1e9)  # type: ignore[arg-type]
             ),
+            replicas=_positive_number(params, "Replicas", DEFAULT_REPLICAS, int, 1, MAX_REPLICAS),
         )
 
     def updated(self, partitions: int | None, time_scale: float | None) -> GridSettings:
@@ -128,6 +136,7 @@ class GridSettings:
             "MaxPartitionReadUnits": self.max_partition_read_units,
             "MaxPartitionWriteUnits": self.max_partition_write_units,
             "PartitionCpus": self.partition_cpus,
+            "Replicas": self.replicas,
         }
 
 

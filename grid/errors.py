@@ -23,6 +23,8 @@ __all__ = [
     "ItemCollectionSizeLimitExceededException",
     "LimitExceededException",
     "MissingAuthenticationTokenException",
+    "NotLeaderError",
+    "StaleRouterError",
     "PartitionMovedError",
     "PartitionUnavailableError",
     "ProvisionedThroughputExceededException",
@@ -254,6 +256,30 @@ class PartitionUnavailableError(GridError):
     code = "GridPartitionUnavailable"
     http_status = 503
     retryable = True
+
+
+class NotLeaderError(GridError):
+    """A replica that does not lead its partition's group was asked to write (or to read consistently).
+
+    grid's own, never shown to users: the caller tries the leader the replica names
+    (``details["leader"]``, None while it knows of none) and then the others.
+    """
+
+    code = "GridNotLeader"
+    http_status = 503
+    retryable = True
+
+    @property
+    def leader(self) -> str | None:
+        leader = self.details.get("leader")
+        return leader if isinstance(leader, str) else None
+
+
+class StaleRouterError(GridError):
+    """A partition move sent by a router that has since restarted (grid's own: the restarted router fenced it out)."""
+
+    code = "GridStaleRouter"
+    http_status = 409
 
 
 def error_class_for_code(code: str) -> type[GridError]:

@@ -28,7 +28,10 @@ def ray_instance() -> Iterator[None]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def grid_client(ray_instance: None) -> AsyncIterator[grid.Grid]:
-    async with grid.connect(namespace=f"test-{uuid.uuid4().hex[:8]}") as client:
+    """Tables of one replica unless a test asks for more: replication has its own tests
+    (``test_replicas.py``), and three processes per partition would triple the suite's actors."""
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    async with grid.connect(namespace=namespace, default_grid_settings={"Replicas": 1}) as client:
         yield client
 
 

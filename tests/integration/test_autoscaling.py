@@ -156,7 +156,7 @@ async def test_partitions_can_ask_ray_for_cpus(make_table: Any) -> None:
     import ray
 
     before = ray.available_resources().get("CPU", 0.0)
-    await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 2, "PartitionCpus": 0.25})
+    await make_table(**CATALOG_TABLE, GridSettings={"Partitions": 2, "PartitionCpus": 0.25, "Replicas": 1})
     await asyncio.sleep(0.5)  # the resource view catches up
     held = before - ray.available_resources().get("CPU", 0.0)
     assert held == pytest.approx(0.5, abs=0.01)

@@ -1,4 +1,7 @@
-"""A partition that dies: its keys fail fast with a retryable error, the rest keep answering."""
+"""A partition of one replica that dies: its keys fail fast with a retryable error, the rest keep answering.
+
+(Groups of three ride out such deaths: ``test_replicas.py``.)
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ async def test_dead_partition_fails_its_keys_only(grid_client: grid.Grid, make_t
     await asyncio.gather(*(table.put_item(Item=i) for i in items))
     route = await grid_client.dispatcher.route(name)
     victim = route.map.ranges[0]
-    ray.kill(victim.handle.handle, no_restart=True)  # the Ray actor under its proxy
+    ((_, only_replica),) = victim.handle.members
+    ray.kill(only_replica.handle, no_restart=True)  # the Ray actor under its proxy
 
     def owner(item: dict[str, Any]) -> str:
         schema = route.spec.key_schema

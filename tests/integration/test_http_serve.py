@@ -44,6 +44,8 @@ def start_server(ray_instance: None, *arguments: str) -> tuple[subprocess.Popen[
             namespace,
             "--address",
             ray.get_runtime_context().gcs_address,
+            "--replicas",
+            "1",  # the endpoint's tests are not about replication (test_replicas.py is)
             *arguments,
         ],
         cwd=ROOT,
@@ -119,6 +121,11 @@ def run_serve(*arguments: str) -> subprocess.CompletedProcess[str]:
     """``grid serve`` with ``arguments``, expected to refuse them before it starts Ray."""
     command = [sys.executable, "-m", "grid._cli", "serve", *arguments]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_a_replica_count_out_of_range_is_refused() -> None:
+    completed = run_serve("--replicas", "9", "--allow-any-credentials")
+    assert completed.returncode == 2 and "--replicas" in completed.stderr
 
 
 def test_development_mode_refuses_to_bind_beyond_loopback() -> None:

@@ -219,7 +219,8 @@ async def test_a_merge_whose_lower_partition_died_leaves_the_upper_items_in_plac
     schema = (await grid_client.dispatcher.route(table.name)).spec.key_schema
     upper_items = [i for i in items if ranges[1].owns(schema.storage_key(schema.normalize_key(key_of_item(i))).hash)]
     assert upper_items
-    ray.kill(ranges[0].handle.handle, no_restart=True)  # the partition that would take the items
+    for _, replica in ranges[0].handle.members:  # the partition that would take the items (one replica here)
+        ray.kill(replica.handle, no_restart=True)
     with pytest.raises(GridError):
         await merge_partitions(grid_client, table.name, ranges[0].partition_id)
     answers = await asyncio.gather(

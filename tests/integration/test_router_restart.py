@@ -106,15 +106,20 @@ async def test_a_restarted_router_serves_the_same_tables(own_grid: grid.Grid) ->
 
 
 async def partitions_by_range(namespace: str, table_id: str) -> list[Any]:
-    """The table's partition actors, in hash order."""
+    """The leaders of the table's partitions, in hash order."""
     names = [
         actor["name"]
         for actor in ray.util.list_named_actors(all_namespaces=True)
         if actor["namespace"] == namespace and actor["name"].startswith(partition_actor_prefix(table_id))
     ]
     handles = [ray.get_actor(name, namespace=namespace) for name in names]
-    lows = [(await handle.stats.remote()).low for handle in handles]
-    return [handle for _, handle in sorted(zip(lows, handles, strict=True), key=lambda pair: pair[0])]
+    for _ in range(100):  # a new group elects its leader within a second
+        stats = [await handle.stats.remote() for handle in handles]
+        leaders = [(s.low, handle) for s, handle in zip(stats, handles, strict=True) if s.leader == s.replica_id]
+        if len(leaders) == len({s.partition_id for s in stats}):
+            return [handle for _, handle in sorted(leaders, key=lambda pair: pair[0])]
+        await asyncio.sleep(0.1)
+    raise AssertionError("a partition has no leader")
 
 
 @pytest.mark.parametrize(
@@ -165,7 +170,7 @@ async def test_a_move_cut_short_by_the_router_dying_is_undone(
     if cut.startswith("split"):
         with pytest.raises(ValueError):
             for _ in range(100):  # stopped by the restarted router
-                ray.get_actor(partition_actor_name(table_id, "p1-cutshort"), namespace=client.namespace)
+                ray.get_actor(partition_actor_name(table_id, "p1-cutshort", "r0"), namespace=client.namespace)
                 await asyncio.sleep(0.1)
     described = (await client.describe_table(TableName=name))["Table"]
     assert described["GridSettings"]["Partitions"] == partitions_after
@@ -188,7 +193,7 @@ async def test_a_table_with_a_dead_partition_is_held_not_forgotten(own_grid: gri
     name = unique_name("held")
     served = await client.create_table(TableName=unique_name("served"), **CATALOG_TABLE)
     await served.put_item(Item=catalog_item(1, 0))
-    await client.create_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 2})
+    await client.create_table(TableName=name, **CATALOG_TABLE, GridSettings={"Partitions": 2, "Replicas": 1})
     table_id = (await client.describe_table(TableName=name))["Table"]["TableId"]
     lower, _ = await partitions_by_range(client.namespace, table_id)
     ray.kill(lower, no_restart=True)

@@ -74,7 +74,7 @@ def test_bucket_refills_at_its_rate_and_bursts_at_most_300_seconds() -> None:
 
 def test_meter_throttles_and_counts() -> None:
     clock = Clock()
-    meter = CapacityMeter(clock)
+    meter = CapacityMeter(read_clock=clock, write_clock=clock)
     meter.provision(None, 2.0)
     meter.admit_read()  # reads are on demand here: never throttled
     meter.admit_write()

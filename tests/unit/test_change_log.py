@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from actors import change_log
 from actors.change_log import ChangeEvent, ChangeLog, RetentionPolicy
 from grid._changes import EVENT, KEY, NEW_IMAGE, OLD_IMAGE, SEQUENCE, TIMESTAMP
 
@@ -18,10 +17,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(change_log.time, "time", fake)
-    return fake
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 def fill(log: ChangeLog, count: int) -> None:
@@ -81,7 +78,7 @@ def test_retention_by_count_keeps_the_newest() -> None:
 
 
 def test_retention_by_age(clock: FakeClock) -> None:
-    log = ChangeLog(RetentionPolicy(max_records=1_000, max_age_seconds=60.0))
+    log = ChangeLog(RetentionPolicy(max_records=1_000, max_age_seconds=60.0), clock=clock)
     log.append(ChangeEvent.INSERT, b"a", None, b"1")
     clock.now += 30
     log.append(ChangeEvent.INSERT, b"b", None, b"2")
@@ -100,7 +97,7 @@ def test_retention_by_age(clock: FakeClock) -> None:
 
 
 def test_count_and_age_trim_whichever_comes_first(clock: FakeClock) -> None:
-    log = ChangeLog(RetentionPolicy(max_records=4, max_age_seconds=10.0))
+    log = ChangeLog(RetentionPolicy(max_records=4, max_age_seconds=10.0), clock=clock)
     for _ in range(6):
         log.append(ChangeEvent.INSERT, b"k", None, b"v")
         clock.now += 1

@@ -22,7 +22,7 @@ from grid.errors import (
 )
 
 CODES = registered_error_codes()
-GRID_OWN_CODES = {"GridPartitionMoved", "GridPartitionUnavailable"}
+GRID_OWN_CODES = {"GridNotLeader", "GridPartitionMoved", "GridPartitionUnavailable", "GridStaleRouter"}
 DYNAMODB_CODES = [code for code in CODES if code not in GRID_OWN_CODES]
 
 
