@@ -173,9 +173,13 @@ class Dispatcher:
         old = self._routes.get(name)
         route = TableRoute(spec=spec, map=partition_map)
         if old is not None and old.spec.table_id == spec.table_id:
-            # Keep batchers of partitions that did not change: their calls in flight stay valid.
-            live = {p.partition_id for p in partition_map.ranges}
-            route.batchers = {key: b for key, b in old.batchers.items() if key[0] in live}
+            # Keep batchers of partitions that did not change (same range, same replicas):
+            # their calls in flight stay valid. A changed one gets a new batcher bound to
+            # its new group (an old one would keep calling the replicas that were replaced).
+            unchanged = {p.partition_id for p in partition_map.ranges} & {
+                p.partition_id for p in old.map.ranges if _same_partition(p, partition_map)
+            }
+            route.batchers = {key: b for key, b in old.batchers.items() if key[0] in unchanged}
             # And what this client learned of each group: its leader, the newest state it saw.
             before = {r.partition_id: r.handle for r in old.map.ranges}
             for entry in partition_map.ranges:
@@ -424,3 +428,15 @@ class Dispatcher:
             info = await self.router_call(lambda router: router.get_stream(arn))
             self._streams[arn] = info
         return info
+
+
+def _same_partition(entry: PartitionRange, partition_map: PartitionMap) -> bool:
+    """Whether ``partition_map`` holds ``entry``'s partition with the same range and replicas."""
+    for other in partition_map.ranges:
+        if other.partition_id == entry.partition_id:
+            return (other.low, other.high, _replicas(other)) == (entry.low, entry.high, _replicas(entry))
+    return False
+
+
+def _replicas(entry: PartitionRange) -> tuple[str, ...]:
+    return entry.handle.replica_ids if isinstance(entry.handle, ReplicaGroup) else ()

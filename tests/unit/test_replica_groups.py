@@ -112,3 +112,37 @@ async def test_the_leaders_death_loses_no_acknowledged_write_and_the_group_is_re
         return leader not in (await group_of(client, "catalog")).replica_ids
 
     await until(published)
+
+
+async def test_a_client_follows_its_partition_through_three_replaced_leaders(
+    local: tuple[grid.Grid, LocalTransport],
+) -> None:
+    """After three repairs no replica of the client's first map is left: its calls must go
+    to the group as it is now (a batcher kept from an old map would call only the dead)."""
+    client, transport = local
+    table = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings={"Partitions": 1})
+    route = await client.dispatcher.route("catalog")
+    table_id, partition_id = route.spec.table_id, route.map.ranges[0].partition_id
+    first_members = set((await group_of(client, "catalog")).replica_ids)
+    for round_number in range(3):
+        await table.put_item(Item=catalog_item(1, 0, version=round_number + 1))
+        leader = (await (await current_group(client)).stats()).leader
+        assert leader is not None
+        transport.system.stop_replica(table_id, partition_id, leader)
+
+        async def repaired(dead: str = leader) -> bool:
+            stats = await (await current_group(client)).stats()
+            return len(stats.voters) == 3 and dead not in stats.members
+
+        await until(repaired, seconds=30)
+    assert not first_members & set((await current_group(client)).replica_ids)
+    await table.put_item(Item=catalog_item(1, 0, version=9))
+    assert (await table.get_item(Key=key(catalog_item(1, 0)), ConsistentRead=True))["Item"]["version"] == 9
+
+
+async def current_group(client: grid.Grid) -> ReplicaGroup:
+    """The group as the router publishes it now (the test's own look, not the client's cached map)."""
+    spec, partition_map = await client.dispatcher.router_call(lambda router: router.get_table("catalog"))
+    group = partition_map.ranges[0].handle
+    assert isinstance(group, ReplicaGroup)
+    return group
