@@ -46,13 +46,12 @@ from actors.partition_state import (
     SetRetention,
     SplitOff,
     UndoHandOver,
-    is_read_only,
 )
 from actors.partition_store import HandOverItems
 from actors.replication import Configuration, Entry, InstallSnapshot, Message, NotLeader, Ready, ReplicaNode, Role
 from actors.system import ActorSystem, PartitionConfig
 from grid._changes import ChangeRecord, LogSlice
-from grid._requests import GetOp, Page, QueryRequest, ScanRequest, TxRead, TxValidate, op_from_wire
+from grid._requests import Page, QueryRequest, ScanRequest, op_from_wire, read_only
 from grid._services import PartitionStats, ReplicaService
 from grid.errors import GridError, NotLeaderError, PartitionUnavailableError
 
@@ -332,13 +331,10 @@ class PartitionActor:
         positions, and this replica's applied index."""
         started = time.perf_counter()
         try:
-            messages = [op_from_wire(wire) for wire in wire_ops]
-            if is_read_only(messages):
-                consistent = any(
-                    isinstance(m, (TxRead, TxValidate)) or (isinstance(m, GetOp) and m.consistent) for m in messages
-                )
+            reads_only, consistent = read_only(wire_ops)
+            if reads_only:
                 await self._check_reads(consistent, min_index)
-                return self.state.run(messages), self.node.applied
+                return self.state.run([op_from_wire(wire) for wire in wire_ops]), self.node.applied
             answer: list[Any] = await self._propose(Batch(tuple(wire_ops)), request_id)
             return answer, self.node.applied
         finally:

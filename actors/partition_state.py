@@ -27,7 +27,6 @@ from actors.transaction_participant import TransactionParticipant
 from grid._requests import (
     ABORTED,
     COMMITTED,
-    GetOp,
     TxAbort,
     TxCommit,
     TxExecute,
@@ -53,7 +52,6 @@ __all__ = [
     "SetRetention",
     "SplitOff",
     "UndoHandOver",
-    "is_read_only",
     "shard_name",
 ]
 
@@ -163,11 +161,6 @@ Command = (
 
 
 MOVES = (SplitOff, Ingest, Retire, ReleaseHandOver, UndoHandOver, AbsorbUpper)
-
-
-def is_read_only(messages: Sequence[Any]) -> bool:
-    """Whether a batch only reads (served by one replica, not through the log)."""
-    return all(isinstance(m, (GetOp, TxValidate)) or (isinstance(m, TxRead) and m.lock_for is None) for m in messages)
 
 
 class _EntryClock:
@@ -287,7 +280,7 @@ class PartitionState:
     def run(self, messages: Sequence[Any]) -> list[Any]:
         """Apply a batch in order; write results as wire tuples, errors as values in their positions.
 
-        Also how one replica serves a read-only batch on its own (``is_read_only``).
+        Also how one replica serves a read-only batch on its own (``grid._requests.read_only``).
         """
         results: list[Any] = []
         for message in messages:

@@ -571,15 +571,24 @@ class ReplicaNode:
             interval=interval,
         )
 
-    def _on_append(self, message: AppendEntries, now: float, ready: Ready) -> None:
+    def _follow(self, message: AppendEntries | InstallSnapshot, now: float, ready: Ready) -> bool:
+        """Take ``message``'s sender as leader; False (and a refusal sent) if its term is over."""
         if message.term < self.term:
             ready.messages.append((message.sender, self._reply(False, message.round)))
-            return
+            return False
         self.leader = message.sender
         self.role = Role.FOLLOWER
         self._heard_leader_at = now
-        self._leader_interval = message.interval
-        self._election_deadline = now + self._election_timeout(message.interval)
+        if isinstance(message, AppendEntries):
+            self._leader_interval = message.interval
+            self._election_deadline = now + self._election_timeout(message.interval)
+        else:
+            self._election_deadline = now + self._election_timeout()
+        return True
+
+    def _on_append(self, message: AppendEntries, now: float, ready: Ready) -> None:
+        if not self._follow(message, now, ready):
+            return
         known = self.term_at(message.prev_index)
         if message.prev_index > self.last_index or (known is not None and known != message.prev_term):
             ready.messages.append(
@@ -611,13 +620,8 @@ class ReplicaNode:
         )
 
     def _on_snapshot(self, message: InstallSnapshot, now: float, ready: Ready) -> None:
-        if message.term < self.term:
-            ready.messages.append((message.sender, self._reply(False, message.round)))
+        if not self._follow(message, now, ready):
             return
-        self.leader = message.sender
-        self.role = Role.FOLLOWER
-        self._heard_leader_at = now
-        self._election_deadline = now + self._election_timeout()
         if message.last_index <= self.applied:
             ready.messages.append((message.sender, self._reply(True, message.round, match=self.last_index)))
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -70,6 +71,25 @@ def cpu_busy_fraction(start: tuple[int, int] | None, end: tuple[int, int] | None
     if start is None or end is None or end[0] == start[0]:
         return float("nan")
     return 1.0 - (end[1] - start[1]) / (end[0] - start[0])
+
+
+async def closed_loop_latencies(
+    callers: int, seconds: float, operation: Callable[[random.Random], Awaitable[Any]], seed: int = 0
+) -> dict[str, float]:
+    """Rate and latency percentiles of ``callers`` loops of ``operation(rng)`` for ``seconds`` (``summarize``)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    rng = random.Random(seed)
+
+    async def loop() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await operation(rng)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(callers)))
+    return summarize(latencies, time.perf_counter() - started)
 
 
 async def closed_loop_rate(callers: int, seconds: float, operation: Callable[[int, int], Awaitable[int]]) -> float:

@@ -27,7 +27,7 @@ from typing import Any
 import uvloop
 
 import grid
-from bench._common import fixed_partitions, percentile, summarize
+from bench._common import closed_loop_latencies, fixed_partitions, percentile
 from grid._groups import ReplicaGroup
 from tests.seed import CATALOG_TABLE, catalog_item
 
@@ -36,23 +36,13 @@ KEYS = [{"customer_id": item["customer_id"], "sku": item["sku"]} for item in ITE
 
 
 async def closed_loop(table: grid.Table, operation: str, callers: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    rng = random.Random(callers)
+    async def call(rng: random.Random) -> Any:
+        index = rng.randrange(len(ITEMS))
+        if operation == "put":
+            return await table.put_item(Item=ITEMS[index])
+        return await table.get_item(Key=KEYS[index], ConsistentRead=operation == "get")
 
-    async def caller() -> None:
-        while time.perf_counter() < deadline:
-            index = rng.randrange(len(ITEMS))
-            started = time.perf_counter()
-            if operation == "put":
-                await table.put_item(Item=ITEMS[index])
-            else:
-                await table.get_item(Key=KEYS[index], ConsistentRead=operation == "get")
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(callers)))
-    return summarize(latencies, time.perf_counter() - started)
+    return await closed_loop_latencies(callers, seconds, call, seed=callers)
 
 
 async def throughput(client: grid.Grid, args: argparse.Namespace) -> dict[str, Any]:

@@ -14,13 +14,12 @@ import argparse
 import asyncio
 import json
 import random
-import time
 from typing import Any
 
 import uvloop
 
 import grid
-from bench._common import fixed_partitions, ray_round_trip, summarize
+from bench._common import closed_loop_latencies, fixed_partitions, ray_round_trip
 from tests.seed import CATALOG_TABLE, catalog_item
 
 CUSTOMERS = 2500
@@ -32,23 +31,13 @@ KEYS = [{"customer_id": item["customer_id"], "sku": item["sku"]} for item in ITE
 
 
 async def run_callers(table: grid.Table, callers: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    rng = random.Random(callers)
+    async def mixed(rng: random.Random) -> Any:
+        index = rng.randrange(len(ITEMS))
+        if rng.random() < 0.5:
+            return await table.put_item(Item=ITEMS[index])
+        return await table.get_item(Key=KEYS[index])
 
-    async def caller() -> None:
-        while time.perf_counter() < deadline:
-            index = rng.randrange(len(ITEMS))
-            started = time.perf_counter()
-            if rng.random() < 0.5:
-                await table.put_item(Item=ITEMS[index])
-            else:
-                await table.get_item(Key=KEYS[index])
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(callers)))
-    return summarize(latencies, time.perf_counter() - started)
+    return await closed_loop_latencies(callers, seconds, mixed, seed=callers)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

@@ -45,6 +45,7 @@ __all__ = [
     "UpdateOp",
     "WriteResult",
     "eventual_reads_only",
+    "read_only",
     "op_from_wire",
 ]
 
@@ -239,6 +240,24 @@ _GET, _PUT, _UPDATE, _DELETE, _TX = 1, 2, 3, 4, 5
 def eventual_reads_only(wire_ops: Sequence[tuple[Any, ...]]) -> bool:
     """Whether a batch holds only eventually consistent GetItems (any replica may serve it)."""
     return all(wire[0] == _GET and not wire[3] for wire in wire_ops)
+
+
+def read_only(wire_ops: Sequence[tuple[Any, ...]]) -> tuple[bool, bool]:
+    """Whether a batch only reads (one replica serves it, not the log), and whether any read is strongly consistent.
+
+    Told from the wire tuples: a batch that writes is decoded once, when applied.
+    """
+    consistent = False
+    for wire in wire_ops:
+        if wire[0] == _GET:
+            consistent = consistent or bool(wire[3])
+        elif wire[0] == _TX and (
+            isinstance(wire[1], TxValidate) or (isinstance(wire[1], TxRead) and wire[1].lock_for is None)
+        ):
+            consistent = True  # a transaction reads the latest committed state
+        else:
+            return False, False
+    return True, consistent
 
 
 def op_from_wire(wire: tuple[Any, ...]) -> PartitionMessage:

@@ -22,16 +22,13 @@ import grid
 from grid.errors import ConditionalCheckFailedException, GridError
 from tests.linearizability import MISSING, Operation, linearizable
 from tests.seed import catalog_item
+from tests.seed import catalog_key as key_of
 
-__all__ = ["WriteLoad", "replica_counts", "until"]
+__all__ = ["WriteLoad", "key_of", "replica_counts", "until"]
 
 CONTENDED_KEYS = 3
 CALLERS_PER_CONTENDED_KEY = 3
 OPERATIONS_PER_CONTENDED_KEY = 120  # the checker's search stays small
-
-
-def key_of(item: dict[str, Any]) -> dict[str, Any]:
-    return {"customer_id": item["customer_id"], "sku": item["sku"]}
 
 
 @dataclass

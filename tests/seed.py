@@ -47,3 +47,8 @@ def catalog_item(customer_id: int, number: int, version: int = 1) -> dict[str, A
     item["version"] = version
     item["product"]["upc"] = f"{887649299485 + number}"
     return item
+
+
+def catalog_key(item: dict[str, Any]) -> dict[str, Any]:
+    """The primary key of a catalog document."""
+    return {"customer_id": item["customer_id"], "sku": item["sku"]}

@@ -10,23 +10,21 @@ keys' histories are linearizable, and how many voting replicas each partition ha
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import os
-import sys
 import time
+from typing import Any
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before Ray is imported
 
-import ray
 from ray.cluster_utils import Cluster
 
 import grid
 from tests.faults import WriteLoad, replica_counts
+from tests.multinode.scenario import on_three_nodes
 from tests.seed import CATALOG_TABLE
 
 
-async def exercise(cluster: Cluster, workers: list[object]) -> dict[str, object]:
+async def exercise(cluster: Cluster, workers: list[Any]) -> dict[str, Any]:
     async with grid.connect(cluster.address, namespace="node-loss") as client:
         table = await client.create_table(
             TableName="catalog",
@@ -82,16 +80,7 @@ async def exercise(cluster: Cluster, workers: list[object]) -> dict[str, object]
 
 
 def main() -> None:
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
-    cluster.wait_for_nodes()
-    try:
-        ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
-        report = asyncio.run(exercise(cluster, workers))
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-    json.dump(report, sys.stdout)
+    on_three_nodes(exercise)
 
 
 if __name__ == "__main__":

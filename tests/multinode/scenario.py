@@ -11,6 +11,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before Ray is imported
 
@@ -21,7 +23,7 @@ import grid
 from tests.seed import CATALOG_TABLE, catalog_item
 
 
-async def exercise(address: str) -> dict[str, object]:
+async def exercise(address: str) -> dict[str, Any]:
     async with grid.connect(address, namespace="multinode") as client:
         table = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings={"Partitions": 6})
         items = [catalog_item(customer, 0) for customer in range(300)]
@@ -41,22 +43,23 @@ async def exercise(address: str) -> dict[str, object]:
         }
 
 
-def main() -> None:
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "include_dashboard": False},
-    )
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
+def on_three_nodes(exercise: Callable[[Cluster, list[Any]], Awaitable[dict[str, Any]]]) -> None:
+    """Run ``exercise(cluster, worker nodes)`` on a fresh three-node cluster; print its report as JSON."""
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     try:
         ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
-        report = asyncio.run(exercise(cluster.address))
+        report = asyncio.run(exercise(cluster, workers))
         report["cluster_nodes"] = len([n for n in ray.nodes() if n["Alive"]])
     finally:
         ray.shutdown()
         cluster.shutdown()
     json.dump(report, sys.stdout)
+
+
+def main() -> None:
+    on_three_nodes(lambda cluster, _: exercise(cluster.address))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +26,15 @@ from grid.errors import (
     ValidationException,
 )
 from tests.seed import CATALOG_TABLE, catalog_item
+from tests.seed import catalog_key as key
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMED = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
 
 
 @pytest_asyncio.fixture
-async def local() -> AsyncIterator[tuple[grid.Grid, LocalTransport]]:
-    transport = LocalTransport()
-    async with grid.connect(transport=transport) as client:
-        yield client, transport
-
-
-@pytest_asyncio.fixture
 async def client(local: tuple[grid.Grid, LocalTransport]) -> grid.Grid:
     return local[0]
-
-
-def key(item: dict[str, Any]) -> dict[str, Any]:
-    return {"customer_id": item["customer_id"], "sku": item["sku"]}
 
 
 async def test_tables_are_created_described_listed_and_deleted(client: grid.Grid) -> None:

@@ -8,27 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
 
 import grid
 from grid._groups import ReplicaGroup
 from grid._local_transport import LocalTransport
 from grid._services import PartitionStats
 from tests.seed import CATALOG_TABLE, catalog_item
-
-
-@pytest_asyncio.fixture
-async def local() -> AsyncIterator[tuple[grid.Grid, LocalTransport]]:
-    transport = LocalTransport()
-    async with grid.connect(transport=transport) as client:
-        yield client, transport
-
-
-def key(item: dict[str, Any]) -> dict[str, Any]:
-    return {"customer_id": item["customer_id"], "sku": item["sku"]}
+from tests.seed import catalog_key as key
 
 
 async def group_of(client: grid.Grid, table: str) -> ReplicaGroup:

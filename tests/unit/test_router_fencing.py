@@ -8,11 +8,7 @@ the table stays as the new router recovered it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
-import pytest_asyncio
 
 import grid
 from actors.partition_state import Fence, PartitionState, SplitOff
@@ -23,17 +19,7 @@ from grid._local_transport import LocalTransport
 from grid._schema import TableSpec
 from grid.errors import StaleRouterError
 from tests.seed import CATALOG_TABLE, catalog_item
-
-
-@pytest_asyncio.fixture
-async def local() -> AsyncIterator[tuple[grid.Grid, LocalTransport]]:
-    transport = LocalTransport()
-    async with grid.connect(transport=transport) as client:
-        yield client, transport
-
-
-def key(item: dict[str, Any]) -> dict[str, Any]:
-    return {"customer_id": item["customer_id"], "sku": item["sku"]}
+from tests.seed import catalog_key as key
 
 
 def test_a_fenced_state_refuses_moves_of_older_epochs_and_takes_newer_ones() -> None:
