@@ -437,7 +437,11 @@ class ReplicaNode:
             progress.snapshot_until = float("-inf")
 
     def forget_state(self) -> None:
-        """This replica lost its application state (a deposed leader's unreplicated writes): ask for a snapshot."""
+        """This replica lost its application state: the leader will send it a snapshot.
+
+        No actor calls it (a replica that dies is replaced under a new id); the simulation
+        uses it to play a replica that comes back empty under its old id.
+        """
         self.log.clear()
         self.snapshot_index = self.snapshot_term = 0
         self.commit = self.applied = 0

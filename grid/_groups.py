@@ -74,10 +74,6 @@ class ReplicaGroup:
     def member(self, replica_id: str) -> ReplicaService | None:
         return next((service for replica, service in self.members if replica == replica_id), None)
 
-    @property
-    def leader_hint(self) -> str | None:
-        return self._leader
-
     # -- routing -------------------------------------------------------------------------
 
     async def on_leader(self, call: Callable[[ReplicaService], Awaitable[T]]) -> T:
