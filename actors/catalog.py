@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from actors.catalog_store import CatalogStore, TableRecord, TableStream
+from actors.stream_journal import forget_stream
 from actors.system import ActorSystem, PartitionConfig
 from actors.table_monitor import Scaling, TableMonitor
 from grid._groups import ReplicaGroup
@@ -135,6 +136,11 @@ class Catalog:
             for members in self.system.live_partitions().get(held.spec.table_id, {}).values():
                 for _, replica in members:
                     self.system.stop(replica)
+            for stream in held.streams:
+                service = self.system.find_stream(held.spec.table_id, stream.label)
+                if service is not None:
+                    self.system.stop(service)
+                forget_stream(self.system.key_value(), held.spec.table_id, stream.label)
             return held.spec.describe(status="DELETING")
         entry = self.tables.get(name)
         if entry is None or entry.status == "DELETING":
@@ -151,6 +157,7 @@ class Catalog:
             self.system.stop(entry_range.handle)
         for stream in entry.streams:
             self.system.stop(stream.service)
+            forget_stream(self.system.key_value(), entry.spec.table_id, stream.label)
         if entry.monitor is not None:
             entry.monitor.stop()
         return description

@@ -72,11 +72,14 @@ class RayKeyValue:
         internal_kv._internal_kv_del(self._prefix + key, namespace=self.STORE_NAMESPACE)
 
     def values(self, prefix: bytes) -> list[bytes]:
+        return [value for _, value in self.items(prefix)]
+
+    def items(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         from ray.experimental import internal_kv
 
-        keys = internal_kv._internal_kv_list(self._prefix + prefix, namespace=self.STORE_NAMESPACE)
-        found = (internal_kv._internal_kv_get(key, namespace=self.STORE_NAMESPACE) for key in keys)
-        return [value for value in found if value is not None]
+        keys = sorted(internal_kv._internal_kv_list(self._prefix + prefix, namespace=self.STORE_NAMESPACE))
+        found = ((key, internal_kv._internal_kv_get(key, namespace=self.STORE_NAMESPACE)) for key in keys)
+        return [(key[len(self._prefix) :], value) for key, value in found if value is not None]
 
 
 class MemoryKeyValue:
@@ -90,7 +93,10 @@ class MemoryKeyValue:
         self.data.pop(key, None)
 
     def values(self, prefix: bytes) -> list[bytes]:
-        return [value for key, value in sorted(self.data.items()) if key.startswith(prefix)]
+        return [value for _, value in self.items(prefix)]
+
+    def items(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        return [(key, value) for key, value in sorted(self.data.items()) if key.startswith(prefix)]
 
 
 _TABLE_PREFIX = b"table/"

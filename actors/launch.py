@@ -68,7 +68,11 @@ def get_or_start_router(namespace: str) -> RayRouter:
 
 
 def get_or_start_ledger(namespace: str, index: int) -> RayLedger:
-    """Transaction ledger ``index`` of ``namespace``, started by whoever needs it first."""
+    """Transaction ledger ``index`` of ``namespace``, started by whoever needs it first.
+
+    Ray restarts a ledger that dies (it reads its records back) and sends the calls it
+    was running again: each of its calls may run twice with the same answer.
+    """
     handle = (
         ray.remote(LedgerActor)
         .options(
@@ -78,8 +82,10 @@ def get_or_start_ledger(namespace: str, index: int) -> RayLedger:
             get_if_exists=True,
             num_cpus=0,
             max_concurrency=MAX_CONCURRENCY,
+            max_restarts=-1,
+            max_task_retries=-1,
         )
-        .remote()
+        .remote(RayActorSystem(namespace), index)
     )
     return RayLedger(handle)
 
@@ -125,6 +131,8 @@ class RayActorSystem:
             ray.kill(replica.handle, no_restart=True)
 
     def start_stream(self, *, table_name: str, table_id: str, label: str) -> RayStream:
+        """The stream actor; Ray restarts it when it dies (it reads its records back) and sends
+        its running calls again (each is idempotent: cursors travel with the calls)."""
         handle = (
             ray.remote(StreamActor)
             .options(
@@ -133,8 +141,10 @@ class RayActorSystem:
                 lifetime="detached",
                 num_cpus=0,
                 max_concurrency=MAX_CONCURRENCY,
+                max_restarts=-1,
+                max_task_retries=-1,
             )
-            .remote(self, table_name=table_name, table_id=table_id)
+            .remote(self, table_name=table_name, table_id=table_id, label=label)
         )
         return RayStream(handle)
 

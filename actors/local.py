@@ -105,8 +105,15 @@ class LocalActorSystem:
             self.stop(replica)
 
     def start_stream(self, *, table_name: str, table_id: str, label: str) -> StreamService:
-        actor = StreamActor(self, table_name=table_name, table_id=table_id)
+        actor = StreamActor(self, table_name=table_name, table_id=table_id, label=label)
         return cast(StreamService, self._add(stream_actor_name(table_id, label), actor))
+
+    def restart_stream(self, *, table_name: str, table_id: str, label: str) -> None:
+        """The stream actor dies and starts again from its records, as Ray restarts one; handles keep working."""
+        actor = self._actors[stream_actor_name(table_id, label)]
+        actor.stop()
+        actor.target = StreamActor(self, table_name=table_name, table_id=table_id, label=label)
+        actor.alive = True
 
     def stop(self, actor: Any) -> None:
         if isinstance(actor, ReplicaGroup):
@@ -129,7 +136,7 @@ class LocalActorSystem:
 
     def ledger(self, index: int) -> LedgerService:
         name = ledger_actor_name(index)
-        actor = self._actors.get(name) or self._add(name, LedgerActor())
+        actor = self._actors.get(name) or self._add(name, LedgerActor(self, index))
         return cast(LedgerService, actor)
 
     async def start_router(self) -> RouterService:

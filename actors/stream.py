@@ -15,6 +15,11 @@ end, so order per key survives splits and merges. (DynamoDB's low-level shape ha
 ``ParentShardId``: GetRecords readers see a merged shard's first parent only.) A
 partition retired by a merge stops; its shards' retained records move here first,
 and age out here. Named consumers' checkpoints live here.
+
+Ray restarts a stream actor that dies. What the partitions' logs cannot give back
+(where the stream began, retired partitions' records, checkpoints) is stored in the
+grid's key-value store before the call that changed it answers
+(``actors.stream_journal``); the rest comes back from the logs as the pumps refill.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.store_writer import StoreWriter
+from actors.stream_journal import StreamJournal
 from actors.system import ActorSystem
 from grid._changes import SEQUENCE, TIMESTAMP, ChangeRecord, LogSlice, format_sequence
 from grid._messages import describe_value
@@ -162,16 +169,39 @@ class StreamFanout:
         return cursors.get(shard.shard_id, shard.start_after)
 
     def readable(self, cursors: dict[str, int]) -> list[ShardState]:
-        """Shards a reader may take records from now: open to it once its parent is read to the end."""
-        ready = []
-        for shard in self.shards.values():
-            parents = [self.shards[p] for p in shard.parents if p in self.shards]
-            if not all(parent.closed_and_read(self.cursor(cursors, parent)) for parent in parents):
-                continue
-            if shard.closed_and_read(self.cursor(cursors, shard)):
-                continue
-            ready.append(shard)
-        return ready
+        """Shards a reader may take records from now: open to it once every ancestor is read to the end.
+
+        Every ancestor, not only the parents: a merge's shard may close empty (merged
+        again at once), and its own parents may still hold unread records.
+        """
+        finished = self._finished(cursors)
+        return [
+            shard
+            for shard in self.shards.values()
+            if all(finished.get(parent, True) for parent in shard.parents)
+            and not shard.closed_and_read(self.cursor(cursors, shard))
+        ]
+
+    def _finished(self, cursors: dict[str, int]) -> dict[str, bool]:
+        """Per shard: closed, read to its end by this reader, and so is every ancestor it has here."""
+        finished: dict[str, bool] = {}
+        for start in self.shards:
+            stack = [start]
+            while stack:  # depth-first without recursion: lineages grow with every split and merge
+                shard_id = stack[-1]
+                if shard_id in finished:
+                    stack.pop()
+                    continue
+                shard = self.shards[shard_id]
+                pending = [p for p in shard.parents if p in self.shards and p not in finished]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                stack.pop()
+                finished[shard_id] = shard.closed_and_read(self.cursor(cursors, shard)) and all(
+                    finished.get(parent, True) for parent in shard.parents
+                )
+        return finished
 
     def from_buffer(self, shard: ShardState, after: int, limit: int) -> list[ChangeRecord] | None:
         """Records after ``after`` from the buffer, or None if the buffer no longer reaches back."""
@@ -207,7 +237,7 @@ class StreamFanout:
 class StreamActor:
     """One table stream: pumps from partitions, serves polls, stores consumers' checkpoints."""
 
-    def __init__(self, system: ActorSystem, *, table_name: str, table_id: str) -> None:
+    def __init__(self, system: ActorSystem, *, table_name: str, table_id: str, label: str) -> None:
         self._system = system
         self.table_name = table_name
         self.table_id = table_id
@@ -215,17 +245,39 @@ class StreamActor:
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._partitions: dict[str, PartitionService] = {}
         self._retired: set[str] = set()
+        self._floors: dict[str, int] = {}  # where the stream began in the partitions it started with
         self._map_version = 0  # the newest table map this stream has followed
         self._wanted_version = 0  # the newest map version a partition has reported
         self._discovery: asyncio.Task[None] | None = None
         self._started = False
-        self.enabled_at = time.time()
+        self._journal = journal = StreamJournal(system.key_value(), table_id, label)
+        self._writer = StoreWriter(
+            version=lambda: journal.version, take=journal.take, write=journal.write, give_back=journal.give_back
+        )
+        records = journal.load()
+        self._resuming = records is not None
+        if records is not None:  # Ray restarted this actor: its partitions are found again at the first call
+            self._floors = records.floors
+            self.fanout.checkpoints = records.checkpoints
+            for partition_id, shards in records.archives.items():
+                self._retired.add(partition_id)
+                self.fanout.shards.update((shard.shard_id, shard) for shard in shards)
+            self._started = True
 
     async def start(self, partitions: list[tuple[str, PartitionService]]) -> None:
         """Begin at the partitions' current log ends: earlier writes are not part of this stream."""
         for partition_id, partition in partitions:
             await self._add_partition(partition_id, partition, floor=None)
+        self._journal.floors_changed(lambda: dict(self._floors))
+        await self._writer.stored()
         self._started = True
+
+    def _resume(self) -> None:
+        """After a restart, on the first call: follow the table's partitions again (from the router's map)."""
+        if self._resuming:
+            self._resuming = False
+            self._wanted_version = max(self._wanted_version, 1)
+            self._discovery = asyncio.get_running_loop().create_task(self._discover_partitions())
 
     async def _add_partition(self, partition_id: str, partition: PartitionService, floor: int | None) -> None:
         if partition_id in self._partitions or partition_id in self._retired:
@@ -234,6 +286,8 @@ class StreamActor:
         if partition_id in self._partitions or partition_id in self._retired:
             return  # found, or merged away, while this asked
         start = piece.last_sequence if floor is None else floor
+        if floor is None:
+            self._floors[partition_id] = start
         self._partitions[partition_id] = partition
         empty = LogSlice([], piece.shards, piece.first_retained, start, piece.map_version)
         self._learn(partition_id, empty, through=start, floor=start)
@@ -276,7 +330,8 @@ class StreamActor:
                 pass  # the router is restarting, or holds the table: ask again
             else:
                 for entry in partition_map.ranges:
-                    await self._add_partition(entry.partition_id, entry.handle, floor=0)
+                    floor = self._floors.get(entry.partition_id, 0)  # a split's child: from its start
+                    await self._add_partition(entry.partition_id, entry.handle, floor=floor)
                 self._map_version = max(self._map_version, partition_map.version)
             if self._map_version < self._wanted_version:
                 await asyncio.sleep(delay)
@@ -289,6 +344,7 @@ class StreamActor:
         final) and before the router stops it; also for a partition this stream had
         not discovered yet (a split's child merged away at once): its records count.
         """
+        self._resume()
         self._retired.add(partition_id)
         pump = self._pumps.pop(partition_id, None)
         if pump is not None:
@@ -305,16 +361,26 @@ class StreamActor:
             after = chunk[-1][SEQUENCE]
         first = records[0][SEQUENCE] if records else piece.last_sequence + 1
         self.fanout.archive(partition_id, records, first, retention_seconds)
+        self._journal.archive_changed(partition_id, lambda: self._archived(partition_id))
+        await self._writer.stored()
         self._partitions.pop(partition_id, None)  # only now: until archived, readers still read its log
+
+    def _archived(self, partition_id: str) -> list[ShardState] | None:
+        if partition_id not in self._retired:
+            return None
+        return [shard for shard in self.fanout.shards.values() if shard.partition_id == partition_id]
 
     async def restore_partition(self, partition_id: str, partition: PartitionService) -> None:
         """A merge failed after ``retire_partition``: the partition writes again, in a new child shard.
 
         Without ``retire_partition`` before, nothing changes: its pump still reads it.
         """
+        self._resume()
         if partition_id not in self._retired:
             return
         self._retired.discard(partition_id)
+        self._journal.archive_changed(partition_id, lambda: self._archived(partition_id))
+        await self._writer.stored()
         self._partitions.pop(partition_id, None)
         await self._add_partition(partition_id, partition, floor=0)
 
@@ -331,10 +397,12 @@ class StreamActor:
                     shard.latest = max(shard.latest, piece.last_sequence)
 
     async def ready(self) -> bool:
+        self._resume()
         return self._started
 
     async def subscribe(self, start: str, consumer: str | None) -> dict[str, int]:
         """Initial cursors: a named consumer's checkpoints, else the ``start`` position (stored for it)."""
+        self._resume()
         if consumer is not None and consumer in self.fanout.checkpoints:
             positions = dict(self.fanout.checkpoints[consumer])
             self._check_retained(positions)
@@ -344,10 +412,16 @@ class StreamActor:
         cursors = self.fanout.initial_cursors(start)
         if consumer is not None:
             self.fanout.checkpoints[consumer] = dict(cursors)
+            await self._checkpoints_stored()
         return cursors
+
+    async def _checkpoints_stored(self) -> None:
+        self._journal.checkpoints_changed(lambda: {c: dict(p) for c, p in self.fanout.checkpoints.items()})
+        await self._writer.stored()
 
     async def poll(self, cursors: dict[str, int], limit: int, wait: float) -> list[tuple[str, list[ChangeRecord]]]:
         """Records after ``cursors`` (shard by shard, each in order), waiting up to ``wait`` for any."""
+        self._resume()
         self.fanout.trim_archives(time.time())
         deadline = time.monotonic() + wait
         lingered = False
@@ -400,13 +474,17 @@ class StreamActor:
                 )
 
     async def checkpoint(self, consumer: str, shard_id: str, sequence: int) -> None:
+        self._resume()
         self.fanout.checkpoint(consumer, shard_id, sequence)
+        await self._checkpoints_stored()
 
     async def describe_shards(self) -> list[dict[str, Any]]:
+        self._resume()
         return self.fanout.describe_shards()
 
     async def read_shard(self, shard_id: str, after: int, limit: int) -> tuple[list[ChangeRecord], bool]:
         """For GetRecords: records of one shard after ``after``, and whether the shard is closed and done."""
+        self._resume()
         shard = self._shard(shard_id)
         self.fanout.trim_archives(time.time())
         if after < shard.first_retained - 1:
@@ -428,6 +506,7 @@ class StreamActor:
 
     async def shard_position(self, shard_id: str, kind: str, sequence: int | None) -> int:
         """The cursor a shard iterator of ``kind`` starts from."""
+        self._resume()
         shard = self._shard(shard_id)
         if kind == "TRIM_HORIZON":
             return shard.start_after

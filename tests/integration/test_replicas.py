@@ -19,6 +19,7 @@ import ray
 
 import grid
 from grid._groups import ReplicaGroup
+from grid._naming import stream_actor_name
 from tests.faults import WriteLoad, key_of, replica_counts, until
 from tests.integration.conftest import merge_partitions, split_partition, unique_name
 from tests.seed import CATALOG_TABLE, catalog_item
@@ -166,3 +167,56 @@ async def test_a_leader_killed_during_transaction_commits(grid_client: grid.Grid
         return sum(answer["Item"]["balance"] for answer in answers) == 100 * len(accounts)
 
     await until(settled, timeout=30, what="the balances sum to what they started with")
+
+
+async def test_stream_records_survive_a_leader_kill_and_a_stream_actor_kill(grid_client: grid.Grid) -> None:
+    """Every acknowledged write reaches a stream reader once, in order per key, whatever dies meanwhile.
+
+    A partition's leader dies (its successor's log continues the sequence numbers) and the
+    stream actor dies (Ray restarts it from its stored records and the partitions' logs).
+    """
+    name = unique_name("replicated-stream")
+    table = await grid_client.create_table(
+        TableName=name,
+        **CATALOG_TABLE,
+        GridSettings=REPLICATED,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    try:
+        described = (await grid_client.describe_table(TableName=name))["Table"]
+        stream_actor = ray.get_actor(
+            stream_actor_name(described["TableId"], described["LatestStreamLabel"]), namespace=grid_client.namespace
+        )
+        items = [catalog_item(6000 + n, 0) for n in range(30)]
+        acknowledged: dict[int, int] = {}
+
+        async def writer(mine: list[dict[str, Any]]) -> None:
+            for version in range(1, 41):
+                for item in mine:
+                    try:
+                        await table.put_item(Item={**item, "version": version})
+                    except grid.errors.GridError:
+                        return  # not acknowledged: this writer stops here, its keys' last version unknown
+                    acknowledged[item["customer_id"]] = version
+                await asyncio.sleep(0.01)
+
+        async with table.stream(start="TRIM_HORIZON") as reader:
+            writers = asyncio.gather(*(writer(items[w::6]) for w in range(6)))
+            await asyncio.sleep(0.5)
+            await kill(await group(grid_client, name), leader=True)
+            await asyncio.sleep(0.5)
+            ray.kill(stream_actor, no_restart=False)
+            await writers
+            seen: dict[int, list[int]] = {}
+
+            async def read_every_acknowledged_write() -> None:
+                while any(seen.get(c, [0])[-1] < v for c, v in acknowledged.items()):
+                    image = (await reader.__anext__())["dynamodb"]["NewImage"]
+                    seen.setdefault(int(image["customer_id"]), []).append(int(image["version"]))
+
+            await asyncio.wait_for(read_every_acknowledged_write(), 60)
+        for customer, versions in seen.items():
+            assert versions == list(range(1, len(versions) + 1)), f"customer {customer}: {versions}"
+            assert len(versions) >= acknowledged[customer]
+    finally:
+        await grid_client.delete_table(TableName=name)

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import ray
 
 import grid
 from grid._changes import EVENT, NEW_IMAGE, ChangeEvent
+from grid._naming import LEDGER_COUNT, ledger_actor_name
 from grid.errors import (
     IdempotentParameterMismatchException,
     TransactionCanceledException,
@@ -263,6 +265,26 @@ async def test_a_dead_coordinator_after_the_decision_is_committed(
 ) -> None:
     table, a, b = await two_accounts_and_a_coordinator_dying_at(make_table, short_lease_client, "decided")
     await asyncio.sleep(LEASE + 1.0)
+    snapshot = await short_lease_client.transact_get_items(
+        TransactItems=[{"Get": {"TableName": table.name, "Key": {"id": i}}} for i in (a, b)]
+    )
+    assert [r["Item"]["balance"] for r in snapshot["Responses"]] == [5, 15]
+
+
+async def test_a_decision_survives_its_ledgers_death(make_table: Any, short_lease_client: grid.Grid) -> None:
+    """The coordinator dies after the decision, then every ledger dies: Ray restarts them, and
+    the partitions, asking after the lease, still learn COMMITTED."""
+    table, a, b = await two_accounts_and_a_coordinator_dying_at(make_table, short_lease_client, "decided")
+    killed = 0
+    for index in range(LEDGER_COUNT):
+        try:
+            ledger = ray.get_actor(ledger_actor_name(index), namespace=short_lease_client.namespace)
+        except ValueError:
+            continue  # not started: no transaction asked it yet
+        ray.kill(ledger, no_restart=False)
+        killed += 1
+    assert killed
+    await asyncio.sleep(LEASE + 2.0)
     snapshot = await short_lease_client.transact_get_items(
         TransactItems=[{"Get": {"TableName": table.name, "Key": {"id": i}}} for i in (a, b)]
     )
