@@ -296,13 +296,16 @@ class PartitionActor:
         """Refuse a read this replica may not serve now.
 
         Strongly consistent: only a leader whose lease runs (an idle leader renews it
-        first: one heartbeat round). Eventually consistent: a replica in touch with its
-        leader that applied the caller's ``min_index``.
+        first: one heartbeat round), and it heartbeats fast for a while to keep it.
+        Eventually consistent: a replica in touch with its leader that applied the
+        caller's ``min_index``; these leave the group's heartbeat rate alone (an idle
+        leader's followers stay in touch at the idle rate), so a read-mostly load pays
+        for reads, not for heartbeats.
         """
         self._start()
         now = time.monotonic()
-        self.node.note_activity(now)
         if consistent:
+            self.node.note_activity(now)
             await self._hold_lease(now)
         elif not self.node.in_sync(now) or self.node.applied < min_index:
             raise NotLeaderError("This replica is behind its leader", leader=self.node.leader)

@@ -222,6 +222,7 @@ class ReplicaNode:
         self.role = Role.FOLLOWER
         self.leader: str | None = None
         self.log: list[Entry] = []  # entries after ``snapshot_index``
+        self._configurations: list[int] = []  # indexes of the log's Configuration entries, ascending
         self.snapshot_index = 0
         self.snapshot_term = 0
         self.snapshot_configuration = configuration
@@ -264,10 +265,28 @@ class ReplicaNode:
     @property
     def configuration(self) -> Configuration:
         """The newest configuration in the log (used from when it is appended, committed or not)."""
-        for entry in reversed(self.log):
-            if isinstance(entry.command, Configuration):
-                return entry.command
+        if self._configurations:
+            return self._configuration_entry(self._configurations[-1])
         return self.snapshot_configuration
+
+    def _configuration_entry(self, index: int) -> Configuration:
+        command = self.log[index - self.snapshot_index - 1].command
+        assert isinstance(command, Configuration)
+        return command
+
+    def _log_append(self, entry: Entry) -> None:
+        self.log.append(entry)
+        if isinstance(entry.command, Configuration):
+            self._configurations.append(entry.index)
+
+    def _log_truncate_from(self, index: int) -> None:
+        """Drop the entries from ``index`` on (a conflicting suffix, never committed)."""
+        del self.log[index - self.snapshot_index - 1 :]
+        self._configurations = [i for i in self._configurations if i < index]
+
+    def _log_clear(self) -> None:
+        self.log.clear()
+        self._configurations.clear()
 
     def compact(self, through: int) -> None:
         """Forget applied entries up to ``through`` (the application keeps their effect)."""
@@ -280,15 +299,11 @@ class ReplicaNode:
         del self.log[: through - self.snapshot_index]
         self.snapshot_index, self.snapshot_term = through, term
         self.snapshot_configuration = configuration
+        self._configurations = [i for i in self._configurations if i > through]
 
     def _configuration_at(self, index: int) -> Configuration:
-        found = self.snapshot_configuration
-        for entry in self.log:
-            if entry.index > index:
-                break
-            if isinstance(entry.command, Configuration):
-                found = entry.command
-        return found
+        found = [i for i in self._configurations if i <= index]
+        return self._configuration_entry(found[-1]) if found else self.snapshot_configuration
 
     # -- the application's calls ---------------------------------------------------------
 
@@ -307,7 +322,7 @@ class ReplicaNode:
 
     def _append(self, command: Any) -> int:
         entry = Entry(term=self.term, index=self.last_index + 1, command=command)
-        self.log.append(entry)
+        self._log_append(entry)
         progress = self._progress.get(self.id)
         if progress is not None:
             progress.match = entry.index
@@ -315,7 +330,7 @@ class ReplicaNode:
 
     def configuration_pending(self) -> bool:
         """Whether a configuration change is appended and not yet committed (one at a time)."""
-        return any(isinstance(e.command, Configuration) for e in self.log if e.index > self.commit)
+        return bool(self._configurations) and self._configurations[-1] > self.commit
 
     def match_of(self, peer: str) -> int:
         """How much of the log ``peer`` is known to hold (leader only; 0 when unknown)."""
@@ -442,7 +457,7 @@ class ReplicaNode:
         No actor calls it (a replica that dies is replaced under a new id); the simulation
         uses it to play a replica that comes back empty under its old id.
         """
-        self.log.clear()
+        self._log_clear()
         self.snapshot_index = self.snapshot_term = 0
         self.commit = self.applied = 0
 
@@ -535,8 +550,10 @@ class ReplicaNode:
         round_number: int | None = None
         for peer in sorted(self.configuration.members - {self.id}):
             progress = self._progress.setdefault(peer, _Progress(next_index=self.last_index + 1, last_heard=now))
-            # New entries, or a commit it has not heard of (followers apply what they know committed).
-            has_news = progress.next_index <= self.last_index or progress.commit_sent < self.commit
+            # New entries go at once. A commit the follower has not heard of rides along with
+            # them, or with the next heartbeat: a message for the commit alone would double
+            # the calls of a write load (followers apply a heartbeat later at most).
+            has_news = progress.next_index <= self.last_index
             interval = min(progress.announced or self.timing.heartbeat, self.heartbeat_interval(now))
             due = heartbeat and now - progress.last_sent >= interval
             if now < progress.snapshot_until:
@@ -604,10 +621,10 @@ class ReplicaNode:
                 continue
             existing = self.term_at(entry.index)
             if existing is not None and existing != entry.term:
-                del self.log[entry.index - self.snapshot_index - 1 :]  # a conflicting suffix never committed
+                self._log_truncate_from(entry.index)  # a conflicting suffix never committed
                 existing = None
             if existing is None:
-                self.log.append(entry)
+                self._log_append(entry)
         last_new = message.prev_index + len(message.entries)
         if message.commit > self.commit:
             self.commit = min(message.commit, last_new, self.last_index)
@@ -629,7 +646,7 @@ class ReplicaNode:
         if message.last_index <= self.applied:
             ready.messages.append((message.sender, self._reply(True, message.round, match=self.last_index)))
             return
-        self.log.clear()
+        self._log_clear()
         self.snapshot_index, self.snapshot_term = message.last_index, message.last_term
         self.snapshot_configuration = message.configuration
         self.commit = self.applied = message.last_index

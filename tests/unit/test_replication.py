@@ -151,6 +151,10 @@ class Simulation:
                         assert node.term_at(index) == entry.term, f"leader {name} lacks committed entry {index}"
             if replica.alive and node.lease_valid(self.now):
                 holding_lease.append(name)
+            newest = [e.command for e in node.log if isinstance(e.command, Configuration)]
+            assert node.configuration == (newest[-1] if newest else node.snapshot_configuration), (
+                f"{name}'s configuration is not its log's newest"
+            )
         assert len(holding_lease) <= 1, f"two leases at {self.now}: {holding_lease}"
 
     def check_converged(self) -> None:
