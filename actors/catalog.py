@@ -27,7 +27,7 @@ from grid._partition_map import PartitionMap, PartitionRange
 from grid._schema import StreamSpecification, TableSpec, TableUpdate, billing_settings
 from grid._services import PartitionService, PartitionStats, StreamInfo
 from grid.errors import (
-    InternalServerError,
+    PartitionUnavailableError,
     ResourceInUseException,
     ResourceNotFoundException,
     ValidationException,
@@ -95,8 +95,10 @@ class Catalog:
         return answer
 
     def _refuse_held(self, name: str) -> None:
+        # Unavailable, not an internal error: clients try again (as while the router restarts),
+        # and a partition that was only electing a leader or on a lost node is served again soon.
         if name in self.held:
-            raise InternalServerError(
+            raise PartitionUnavailableError(
                 f"Table {name} is not served since the router restarted: one of its partitions is unreachable; "
                 "recovery is tried again every few seconds"
             )

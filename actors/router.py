@@ -240,8 +240,8 @@ class Router:
 
         A table whose live partitions do not own the whole ring (one is unreachable or
         died) is held: it keeps its name (``create_table`` refuses it, calls on it get a
-        retryable ``InternalServerError``, ``delete_table`` drops it) and recovery is
-        tried again in the background. Partitions of tables without a record (a create
+        ``PartitionUnavailableError``, which clients try again for a while, ``delete_table``
+        drops it) and recovery is tried again in the background. Partitions of tables without a record (a create
         or delete cut short) are stopped.
         """
         records = self.catalog.store.load()

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grid
+from grid._groups import ReplicaGroup
 from grid.errors import ConditionalCheckFailedException, GridError
 from tests.linearizability import MISSING, Operation, linearizable
 from tests.seed import catalog_item
 from tests.seed import catalog_key as key_of
 
-__all__ = ["WriteLoad", "key_of", "replica_counts", "until"]
+__all__ = ["WriteLoad", "group", "key_of", "kill", "replica_counts", "until"]
 
 CONTENDED_KEYS = 3
 CALLERS_PER_CONTENDED_KEY = 3
@@ -141,7 +142,11 @@ async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 30.0,
 
 
 async def replica_counts(client: grid.Grid, table_name: str) -> list[int]:
-    """The number of voting replicas of each of the table's partitions (from a fresh map)."""
+    """The number of live voting replicas of each of the table's partitions (from a fresh map).
+
+    A voter counts only if it answers itself: a killed replica stays a voter until its
+    leader notices and replaces it. Negative: the group has voters the map does not name.
+    """
     await client.dispatcher.refresh(table_name, stale_version=None)
     route = await client.dispatcher.route(table_name)
     counts = []
@@ -151,6 +156,31 @@ async def replica_counts(client: grid.Grid, table_name: str) -> list[int]:
         except GridError:
             counts.append(0)
             continue
-        live = [r for r in stats.voters if r in dict(partition.handle.members)]
-        counts.append(len(live) if len(stats.voters) == len(live) else -len(stats.voters))
+        members = dict(partition.handle.members)
+        if any(r not in members for r in stats.voters):
+            counts.append(-len(stats.voters))
+            continue
+        answers = await asyncio.gather(*(members[r].stats() for r in stats.voters), return_exceptions=True)
+        counts.append(sum(1 for answer in answers if not isinstance(answer, BaseException)))
     return counts
+
+
+async def group(client: grid.Grid, table: str, position: int = 0) -> ReplicaGroup:
+    """The replica group of the table's ``position``-th partition (from a fresh map)."""
+    await client.dispatcher.refresh(table, stale_version=None)
+    handle = (await client.dispatcher.route(table)).map.ranges[position].handle
+    assert isinstance(handle, ReplicaGroup)
+    return handle
+
+
+async def kill(members: ReplicaGroup, *, leader: bool) -> str:
+    """Kill the group's leader, or one of its followers (``ray.kill``, as a crash would); the replica id killed."""
+    import ray
+
+    stats = await members.stats()
+    assert stats.leader is not None
+    victim = stats.leader if leader else random.choice([r for r in stats.voters if r != stats.leader])
+    service = members.member(victim)
+    assert service is not None, f"{victim} not in the map's group {members.replica_ids}"
+    ray.kill(service.handle, no_restart=True)  # type: ignore[attr-defined]
+    return victim

@@ -18,9 +18,8 @@ import pytest_asyncio
 import ray
 
 import grid
-from grid._groups import ReplicaGroup
 from grid._naming import stream_actor_name
-from tests.faults import WriteLoad, key_of, replica_counts, until
+from tests.faults import WriteLoad, group, key_of, kill, replica_counts, until
 from tests.integration.conftest import merge_partitions, split_partition, unique_name
 from tests.seed import CATALOG_TABLE, catalog_item
 
@@ -35,24 +34,6 @@ async def replicated(grid_client: grid.Grid) -> AsyncIterator[grid.Table]:
     table = await grid_client.create_table(TableName=name, **CATALOG_TABLE, GridSettings=REPLICATED)
     yield table
     await grid_client.delete_table(TableName=name)
-
-
-async def group(client: grid.Grid, table: str, position: int = 0) -> ReplicaGroup:
-    await client.dispatcher.refresh(table, stale_version=None)
-    handle = (await client.dispatcher.route(table)).map.ranges[position].handle
-    assert isinstance(handle, ReplicaGroup)
-    return handle
-
-
-async def kill(members: ReplicaGroup, *, leader: bool) -> str:
-    """Kill the group's leader, or one of its followers; the replica id killed."""
-    stats = await members.stats()
-    assert stats.leader is not None
-    victim = stats.leader if leader else random.choice([r for r in stats.voters if r != stats.leader])
-    service = members.member(victim)
-    assert service is not None, f"{victim} not in the map's group {members.replica_ids}"
-    ray.kill(service.handle, no_restart=True)  # type: ignore[attr-defined]
-    return victim
 
 
 async def check_whole(client: grid.Grid, table: grid.Table, load: WriteLoad) -> None:

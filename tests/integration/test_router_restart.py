@@ -18,9 +18,10 @@ import ray
 import grid
 from actors.launch import RayActorSystem
 from actors.system import PartitionConfig
+from grid import _dispatch
 from grid._keys import HASH_SPACE
 from grid._naming import partition_actor_name, partition_actor_prefix, router_actor_name
-from grid.errors import InternalServerError, ResourceInUseException, ResourceNotFoundException
+from grid.errors import PartitionUnavailableError, ResourceInUseException, ResourceNotFoundException
 from tests.integration.conftest import take, unique_name
 from tests.seed import CATALOG_TABLE, catalog_item
 
@@ -185,10 +186,13 @@ async def test_a_move_cut_short_by_the_router_dying_is_undone(
     assert (await table.scan(Select="COUNT"))["Count"] == len(items)
 
 
-async def test_a_table_with_a_dead_partition_is_held_not_forgotten(own_grid: grid.Grid) -> None:
+async def test_a_table_with_a_dead_partition_is_held_not_forgotten(
+    own_grid: grid.Grid, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The restarted router cannot rebuild a table whose partition died: the name stays
     taken (a new table of that name would later stop the live partitions), describing it
-    is a retryable error, and deleting it works."""
+    is a retryable error (the client tries again for a while first), and deleting it works."""
+    monkeypatch.setattr(_dispatch, "ROUTER_RESTART_SECONDS", 1.0)
     client = own_grid
     name = unique_name("held")
     served = await client.create_table(TableName=unique_name("served"), **CATALOG_TABLE)
@@ -201,7 +205,7 @@ async def test_a_table_with_a_dead_partition_is_held_not_forgotten(own_grid: gri
     await kill_router(client)
 
     assert name in (await client.list_tables())["TableNames"]
-    with pytest.raises(InternalServerError) as held:
+    with pytest.raises(PartitionUnavailableError) as held:
         await client.describe_table(TableName=name)
     assert held.value.retryable
     with pytest.raises(ResourceInUseException):

@@ -37,9 +37,10 @@ def test_partitions_spread_over_nodes_and_answer() -> None:
     assert min(report["items_per_partition"]) > 0
 
 
-def test_a_node_lost_under_writes_loses_no_acknowledged_write() -> None:
+def test_a_leader_a_follower_and_a_node_lost_under_writes_lose_no_acknowledged_write() -> None:
     report = run_scenario("tests.multinode.node_loss")
     assert report["partitions_sharing_a_node_at_start"] == 0, report
+    assert report["partitions_sharing_a_node_after_repairs"] == 0, report
     assert report["victim_held_a_leader"], report
     assert report["lost"] == [], report
     assert report["linearizable"], report
