@@ -185,6 +185,7 @@ class Catalog:
                         num_cpus=spec.grid_settings.partition_cpus,
                         replica_id=replica,
                         members=members,
+                        replicas=len(members),
                         campaign=replica == members[0],
                     )
                 ),

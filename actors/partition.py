@@ -51,7 +51,7 @@ from actors.partition_store import HandOverItems
 from actors.replication import Configuration, Entry, InstallSnapshot, Message, NotLeader, Ready, ReplicaNode, Role
 from actors.system import ActorSystem, PartitionConfig
 from grid._changes import ChangeRecord, LogSlice
-from grid._requests import Page, QueryRequest, ScanRequest, op_from_wire, read_only
+from grid._requests import GetOp, Page, QueryRequest, ScanRequest, op_from_wire, read_only
 from grid._services import PartitionStats, ReplicaService
 from grid.errors import GridError, NotLeaderError, PartitionUnavailableError
 
@@ -65,9 +65,11 @@ LOG_LINGER_SECONDS = 0.002
 # Entries kept past what every replica holds, so a follower a little behind catches up
 # from the log rather than from a whole snapshot.
 KEPT_ENTRIES = 2000
+CAUGHT_UP_ENTRIES = 64  # a learner this close to the commit votes from then on
 # A member that has not answered for this long, or whose actor Ray reports dead, is replaced.
 DEAD_AFTER_SECONDS = 2.0
 START_SECONDS = 60.0  # a replacement that has not started by then is given up (and tried again)
+REPAIR_RETRY_SECONDS = 2.0
 # A follower holds a ``watch`` call open on its leader, renewed this often: when the
 # leader's process dies the call fails at once, and the group elects a new leader in
 # about a heartbeat rather than after an election timeout.
@@ -99,6 +101,8 @@ class PartitionActor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._silent_since: dict[str, float] = {}  # members that did not answer, since when
         self._repairing = False
+        self._repair_not_before = 0.0  # after a failed repair, the next waits a little
+        self._tried_ids: set[str] = set()  # replica ids this replica gave to new replicas
         self._watching: tuple[str, int] | None = None  # the (leader, term) this follower watches
         self._stopped = False
         self._batches = 0
@@ -292,23 +296,34 @@ class PartitionActor:
         self._process(ready)
         return await waiting
 
-    async def _check_reads(self, consistent: bool, min_index: int) -> None:
-        """Refuse a read this replica may not serve now.
+    async def _check_reads(self, consistent: bool, min_index: int, low: int, high: int) -> None:
+        """Refuse a read of hashes ``[low, high)`` this replica may not serve now.
 
         Strongly consistent: only a leader whose lease runs (an idle leader renews it
         first: one heartbeat round), and it heartbeats fast for a while to keep it.
         Eventually consistent: a replica in touch with its leader that applied the
-        caller's ``min_index``; these leave the group's heartbeat rate alone (an idle
-        leader's followers stay in touch at the idle rate), so a read-mostly load pays
-        for reads, not for heartbeats.
+        caller's ``min_index`` and, if it follows, the split or merge that gave it the
+        range (a follower a split's or merge's items have not reached yet must not
+        answer as if the range were empty); these leave the group's heartbeat rate
+        alone (an idle leader's followers stay in touch at the idle rate), so a
+        read-mostly load pays for reads, not for heartbeats.
         """
         self._start()
         now = time.monotonic()
         if consistent:
             self.node.note_activity(now)
             await self._hold_lease(now)
-        elif not self.node.in_sync(now) or self.node.applied < min_index:
+        elif (
+            not self.node.in_sync(now)
+            or self.node.applied < min_index
+            or (self.node.role is not Role.LEADER and not self._holds(low, high))
+        ):
             raise NotLeaderError("This replica is behind its leader", leader=self.node.leader)
+
+    def _holds(self, low: int, high: int) -> bool:
+        """Whether this replica's state has the items of hashes ``[low, high)`` (its moves applied)."""
+        store = self.state.store
+        return not self.state.awaiting_items and store.low <= low and high <= store.high
 
     async def _hold_lease(self, now: float) -> None:
         """Return once this replica leads under a lease; ``NotLeaderError`` if it does not lead."""
@@ -336,8 +351,10 @@ class PartitionActor:
         try:
             reads_only, consistent = read_only(wire_ops)
             if reads_only:
-                await self._check_reads(consistent, min_index)
-                return self.state.run([op_from_wire(wire) for wire in wire_ops]), self.node.applied
+                ops = [op_from_wire(wire) for wire in wire_ops]
+                hashes = [op.key.hash for op in ops if isinstance(op, GetOp)]
+                await self._check_reads(consistent, min_index, min(hashes, default=0), max(hashes, default=-1) + 1)
+                return self.state.run(ops), self.node.applied
             answer: list[Any] = await self._propose(Batch(tuple(wire_ops)), request_id)
             return answer, self.node.applied
         finally:
@@ -346,7 +363,7 @@ class PartitionActor:
     async def query(self, request: QueryRequest, min_index: int = 0) -> tuple[Page, int]:
         started = time.perf_counter()
         try:
-            await self._check_reads(request.consistent, min_index)
+            await self._check_reads(request.consistent, min_index, request.hash, request.hash + 1)
             return self.state.store.query(request), self.node.applied
         finally:
             self._served(started)
@@ -354,7 +371,7 @@ class PartitionActor:
     async def scan(self, request: ScanRequest, min_index: int = 0) -> tuple[Page, int]:
         started = time.perf_counter()
         try:
-            await self._check_reads(request.consistent, min_index)
+            await self._check_reads(request.consistent, min_index, request.low_hash, request.high_hash)
             return self.state.store.scan(request), self.node.applied
         finally:
             self._served(started)
@@ -475,10 +492,10 @@ class PartitionActor:
     # -- keeping the group whole -----------------------------------------------------------
 
     def _repair(self) -> None:
-        """Leader only: replace a member that died (one change at a time)."""
-        if self._repairing or self.node.configuration_pending():
-            return
+        """Leader only: replace a member that died, or add one to a group short of its size (one change at a time)."""
         now = time.monotonic()
+        if self._repairing or self.node.configuration_pending() or now < self._repair_not_before:
+            return
         configuration = self.node.configuration
         dead = [
             member
@@ -489,11 +506,21 @@ class PartitionActor:
             self._repairing = True
             self._spawn(self._replace(dead[0]))
             return
-        caught_up = [m for m in configuration.learners if self.node.match_of(m) >= self.node.commit]
+        if len(configuration.members) < self.config.group_size:
+            self._repairing = True
+            self._spawn(self._top_up())
+            return
+        # Caught up: within a few entries of the commit (under a steady write load a learner's
+        # last answer is always a round old, so "all of it" might never hold).
+        caught_up = [m for m in configuration.learners if self.node.match_of(m) >= self.node.commit - CAUGHT_UP_ENTRIES]
         if caught_up:
             promoted = caught_up[0]
             self._propose_configuration(
-                Configuration(voters=configuration.voters | {promoted}, learners=configuration.learners - {promoted})
+                replace(
+                    configuration,
+                    voters=configuration.voters | {promoted},
+                    learners=configuration.learners - {promoted},
+                )
             )
 
     def _propose_configuration(self, configuration: Configuration) -> None:
@@ -504,40 +531,61 @@ class PartitionActor:
         self._process(ready)
 
     async def _replace(self, dead: str) -> None:
-        """Remove ``dead`` from the group, start a new replica in its place, and tell the router."""
+        """Remove ``dead`` from the group, then start a new replica in its place."""
         try:
             configuration = self.node.configuration
             self._propose_configuration(
-                Configuration(voters=configuration.voters - {dead}, learners=configuration.learners - {dead})
+                replace(
+                    configuration,
+                    voters=configuration.voters - {dead},
+                    learners=configuration.learners - {dead},
+                    departed=configuration.departed | {dead},
+                )
             )
             self._silent_since.pop(dead, None)
             self._peers.pop(dead, None)
             self._system.stop_replica(self.config.table_id, self.partition_id, dead)
-            newcomer = self._next_replica_id()
-            config = replace(
-                self.config,
-                replica_id=newcomer,
-                members=(),
-                campaign=False,
-                awaiting_items=False,
-                avoid_nodes=await self._nodes_in_use(),
-            )
-            service = self._system.start_partition(config)
-            try:
-                await asyncio.wait_for(service.ready(), START_SECONDS)
-            except (GridError, asyncio.TimeoutError):
-                self._system.stop_replica(self.config.table_id, self.partition_id, newcomer)
-                raise
-            self._peers[newcomer] = cast(ReplicaService, service)
-            while self.node.configuration_pending():
-                await asyncio.sleep(TICK_SECONDS)
-            current = self.node.configuration
-            self._propose_configuration(Configuration(voters=current.voters, learners=current.learners | {newcomer}))
-            await self._announce()
+            await self._add_replica()
         except Exception:
             log.exception("partition %s: replacing replica %s failed; trying again", self.partition_id, dead)
+            self._repair_not_before = time.monotonic() + REPAIR_RETRY_SECONDS
         finally:
             self._repairing = False
+
+    async def _top_up(self) -> None:
+        """Start a replica for a group short of its size (an earlier replacement failed to start)."""
+        try:
+            await self._add_replica()
+        except Exception:
+            log.exception("partition %s: adding a replica failed; trying again", self.partition_id)
+            self._repair_not_before = time.monotonic() + REPAIR_RETRY_SECONDS
+        finally:
+            self._repairing = False
+
+    async def _add_replica(self) -> None:
+        """Start a new replica away from the group's nodes, add it as a learner, and tell the router."""
+        newcomer = self._next_replica_id()
+        self._tried_ids.add(newcomer)  # a start that fails may leave its name taken for a while
+        config = replace(
+            self.config,
+            replica_id=newcomer,
+            members=(),
+            campaign=False,
+            awaiting_items=False,
+            avoid_nodes=await self._nodes_in_use(),
+        )
+        service = self._system.start_partition(config)
+        try:
+            await asyncio.wait_for(service.ready(), START_SECONDS)
+        except (GridError, asyncio.TimeoutError):
+            self._system.stop_replica(self.config.table_id, self.partition_id, newcomer)
+            raise
+        self._peers[newcomer] = cast(ReplicaService, service)
+        while self.node.configuration_pending():
+            await asyncio.sleep(TICK_SECONDS)
+        current = self.node.configuration
+        self._propose_configuration(replace(current, learners=current.learners | {newcomer}))
+        await self._announce()
 
     async def _nodes_in_use(self) -> tuple[str, ...]:
         """The nodes the group's live members run on (a replacement goes elsewhere if it can)."""
@@ -550,7 +598,8 @@ class PartitionActor:
         return tuple(sorted(node for node in nodes if node is not None))
 
     def _next_replica_id(self) -> str:
-        known = self.node.configuration.members | {self.replica_id}
+        configuration = self.node.configuration
+        known = configuration.members | configuration.departed | self._tried_ids | {self.replica_id}
         numbers = [int(m[1:]) for m in known if m[1:].isdigit()]
         return f"r{max(numbers, default=0) + 1}"
 

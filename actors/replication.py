@@ -60,10 +60,16 @@ MIN_TICK_SECONDS, MAX_TICK_SECONDS = 0.01, 0.25
 
 @dataclass(frozen=True, slots=True)
 class Configuration:
-    """Who votes, and who only follows (a new replica catching up)."""
+    """Who votes, and who only follows (a new replica catching up).
+
+    ``departed`` names the replicas that left the group: their ids are never given again,
+    so nothing meant for a dead replica (a late message, a handle a client kept, the
+    leader's view of its progress) can be taken for its replacement's.
+    """
 
     voters: frozenset[str]
     learners: frozenset[str] = frozenset()
+    departed: frozenset[str] = frozenset()
 
     @property
     def members(self) -> frozenset[str]:
@@ -200,6 +206,7 @@ class _Progress:
     announced: float = 0.0  # the heartbeat interval it was last told: the next message comes within it
     round_acked: int = 0
     last_heard: float = float("-inf")
+    answer_time: float = 0.0  # how long its answers take (a moving average; infinite once unreachable)
 
 
 class ReplicaNode:
@@ -450,6 +457,7 @@ class ReplicaNode:
         if progress is not None:
             progress.in_flight = False
             progress.snapshot_until = float("-inf")
+            progress.answer_time = float("inf")  # no longer among the quick ones (see ``_quick_followers``)
 
     def forget_state(self) -> None:
         """This replica lost its application state: the leader will send it a snapshot.
@@ -548,12 +556,15 @@ class ReplicaNode:
     def _broadcast(self, now: float, ready: Ready, *, heartbeat: bool) -> None:
         """Send new entries to every idle follower; with ``heartbeat``, also an empty append to those due one."""
         round_number: int | None = None
+        quick = self._quick_followers()
         for peer in sorted(self.configuration.members - {self.id}):
             progress = self._progress.setdefault(peer, _Progress(next_index=self.last_index + 1, last_heard=now))
-            # New entries go at once. A commit the follower has not heard of rides along with
-            # them, or with the next heartbeat: a message for the commit alone would double
-            # the calls of a write load (followers apply a heartbeat later at most).
-            has_news = progress.next_index <= self.last_index
+            # New entries go at once to the followers a majority needs (the quickest), and
+            # to the others with their next heartbeat: a write costs one call, not one per
+            # follower, and the others get many entries a call. A commit the follower has
+            # not heard of rides along with entries or a heartbeat: a message for the commit
+            # alone would double the calls of a write load.
+            has_news = progress.next_index <= self.last_index and peer in quick
             interval = min(progress.announced or self.timing.heartbeat, self.heartbeat_interval(now))
             due = heartbeat and now - progress.last_sent >= interval
             if now < progress.snapshot_until:
@@ -573,6 +584,21 @@ class ReplicaNode:
             progress.announced = message.interval
         if self._lone():
             self._lease_until = now + self.timing.lease
+
+    def _quick_followers(self) -> set[str]:
+        """The followers that get new entries at once: the quickest voters a majority needs, and learners.
+
+        Learners are catching up and count for nothing yet. A voter left out still gets
+        every entry with its heartbeat, at most ``heartbeat`` later, so it stays close
+        enough to take over; one that stops answering drops out of the quick ones at once.
+        """
+        voters = sorted(
+            (self._progress[peer].answer_time if peer in self._progress else 0.0, peer)
+            for peer in self.configuration.voters - {self.id}
+        )
+        needed = self.configuration.majority() - (1 if self.id in self.configuration.voters else 0)
+        learners = self.configuration.members - self.configuration.voters - {self.id}
+        return {peer for _, peer in voters[: max(0, needed)]} | learners
 
     def _lone(self) -> bool:
         return self.configuration.voters == {self.id}
@@ -660,6 +686,10 @@ class ReplicaNode:
         progress.in_flight = False
         progress.snapshot_until = float("-inf")
         progress.last_heard = now
+        took = now - progress.last_sent
+        progress.answer_time = (
+            took if progress.answer_time in (0.0, float("inf")) else 0.8 * progress.answer_time + 0.2 * took
+        )
         if message.success:
             progress.match = max(progress.match, message.match)
             progress.next_index = max(progress.next_index, message.match + 1)

@@ -37,9 +37,14 @@ class PartitionConfig:
     # for a replica that replaces a lost one: its leader brings it in).
     replica_id: str = "r0"
     members: tuple[str, ...] = ("r0",)
+    replicas: int = 0  # how many replicas the group keeps (0: as many as ``members``)
     campaign: bool = True  # stand for election at once (a new group's first replica)
     timing: Timing = field(default_factory=Timing)
     avoid_nodes: tuple[str, ...] = ()  # nodes that hold the group's other replicas
+
+    @property
+    def group_size(self) -> int:
+        return self.replicas or len(self.members)
 
 
 class KeyValue(Protocol):

@@ -5,8 +5,8 @@ A ``ReplicaGroup`` stands where a single partition actor stood (a map's
 and routes each one. Writes, strongly consistent reads and moves go to the leader:
 the one it last heard of, else each member in turn, following a ``NotLeaderError``'s
 hint, through an election (a few hundred milliseconds) and past dead members, for up
-to ``FAILOVER_SECONDS``. Eventually consistent reads and change-log reads go to any
-member that answers, so read load spreads over the group.
+to ``FAILOVER_SECONDS``. Eventually consistent reads go to any member that serves
+them, so read load spreads over the group; change-log reads go to the leader.
 
 The leader it found is remembered per process, not pickled: a group sent inside a
 map arrives without it and finds the leader on its first call.
@@ -195,7 +195,9 @@ class ReplicaGroup:
         )
 
     def read_log(self, after: int = 0, limit: int | None = None) -> Awaitable[list[ChangeRecord]]:
-        return self.on_any(lambda member: member.read_log(after, limit))
+        # The leader's: a follower may lag a heartbeat, and a stream reading a log to its
+        # end (a merge's archive) must not take a lagging copy for the whole.
+        return self.on_leader(lambda member: member.read_log(after, limit))
 
     def wait_log(self, after: int, limit: int, timeout: float) -> Awaitable[LogSlice]:
         return self.on_leader(lambda member: member.wait_log(after, limit, timeout))

@@ -14,6 +14,7 @@ import grid
 from grid._groups import ReplicaGroup
 from grid._local_transport import LocalTransport
 from grid._services import PartitionStats
+from grid.errors import PartitionUnavailableError
 from tests.seed import CATALOG_TABLE, catalog_item
 from tests.seed import catalog_key as key
 
@@ -101,11 +102,12 @@ async def test_the_leaders_death_loses_no_acknowledged_write_and_the_group_is_re
     await until(published)
 
 
-async def test_a_client_follows_its_partition_through_three_replaced_leaders(
+async def test_a_client_follows_its_partition_through_three_replaced_replicas(
     local: tuple[grid.Grid, LocalTransport],
 ) -> None:
-    """After three repairs no replica of the client's first map is left: its calls must go
-    to the group as it is now (a batcher kept from an old map would call only the dead)."""
+    """After three repairs (of leaders, as long as one of the first replicas leads) no replica of
+    the client's first map is left: its calls must go to the group as it is now (a batcher
+    kept from an old map would call only the dead)."""
     client, transport = local
     table = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings={"Partitions": 1})
     route = await client.dispatcher.route("catalog")
@@ -115,9 +117,11 @@ async def test_a_client_follows_its_partition_through_three_replaced_leaders(
         await table.put_item(Item=catalog_item(1, 0, version=round_number + 1))
         leader = (await (await current_group(client)).stats()).leader
         assert leader is not None
-        transport.system.stop_replica(table_id, partition_id, leader)
+        originals = sorted(first_members & set((await current_group(client)).replica_ids))
+        victim = leader if leader in originals else originals[0]  # the leader whenever it is an original
+        transport.system.stop_replica(table_id, partition_id, victim)
 
-        async def repaired(dead: str = leader) -> bool:
+        async def repaired(dead: str = victim) -> bool:
             stats = await (await current_group(client)).stats()
             return len(stats.voters) == 3 and dead not in stats.members
 
@@ -133,3 +137,50 @@ async def current_group(client: grid.Grid) -> ReplicaGroup:
     group = partition_map.ranges[0].handle
     assert isinstance(group, ReplicaGroup)
     return group
+
+
+async def test_a_replacement_never_takes_a_dead_replicas_id(local: tuple[grid.Grid, LocalTransport]) -> None:
+    """The replica with the highest id dies: its replacement gets a new id, so a client's or a
+    peer's handle kept for the dead one is never taken for the replacement's."""
+    client, transport = local
+    table = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings={"Partitions": 1})
+    await table.put_item(Item=catalog_item(1, 0))
+    route = await client.dispatcher.route("catalog")
+    transport.system.stop_replica(route.spec.table_id, route.map.ranges[0].partition_id, "r2")
+
+    async def repaired() -> bool:
+        stats = await (await current_group(client)).stats()
+        return len(stats.voters) == 3 and "r2" not in stats.members
+
+    await until(repaired, seconds=30)
+    assert set((await current_group(client)).replica_ids) == {"r0", "r1", "r3"}
+
+
+async def test_a_replacement_that_fails_to_start_is_tried_again(
+    local: tuple[grid.Grid, LocalTransport], monkeypatch: Any
+) -> None:
+    """The dead replica is out of the group before its replacement starts: if that start
+    fails (a node lost meanwhile), the group is short of a replica and its leader adds one."""
+    client, transport = local
+    table = await client.create_table(TableName="catalog", **CATALOG_TABLE, GridSettings={"Partitions": 1})
+    await table.put_item(Item=catalog_item(1, 0))
+    route = await client.dispatcher.route("catalog")
+    system = transport.system
+    starts = system.start_partition
+    failures = [1]
+
+    def start_partition(config: Any) -> Any:
+        if failures[0]:
+            failures[0] -= 1
+            raise PartitionUnavailableError("the node it was placed on is gone")
+        return starts(config)
+
+    monkeypatch.setattr(system, "start_partition", start_partition)
+    system.stop_replica(route.spec.table_id, route.map.ranges[0].partition_id, "r1")
+
+    async def whole() -> bool:
+        stats = await (await current_group(client)).stats()
+        return len(stats.voters) == 3 and "r1" not in stats.members
+
+    await until(whole, seconds=30)
+    assert failures == [0]
