@@ -96,6 +96,7 @@ class AppendEntries:
     commit: int
     round: int  # the leader's heartbeat round, echoed back (its lease counts from when it sent it)
     interval: float = 0.05  # how often the leader sends now: followers time out after a few of these
+    quick: bool = True  # the leader sends this follower entries at once: it stands first if the leader dies
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ class ReplicaNode:
         self.leader: str | None = None
         self.log: list[Entry] = []  # entries after ``snapshot_index``
         self._configurations: list[int] = []  # indexes of the log's Configuration entries, ascending
+        self._quick = True  # the leader sends this replica entries at once (see ``AppendEntries.quick``)
         self.snapshot_index = 0
         self.snapshot_term = 0
         self.snapshot_configuration = configuration
@@ -385,10 +387,12 @@ class ReplicaNode:
         self._heard_leader_at = float("-inf")
         self.leader = None
         self._leader_interval = self.timing.heartbeat  # tick often until a leader is found
-        # The survivors stand one after another (by id), not all at once: two candidates
-        # at once split the vote, and each retry costs an election timeout.
+        # The survivors stand one after another, not all at once: two candidates at once
+        # split the vote, and each retry costs an election timeout. The quick followers
+        # first (they hold every entry; a slower one's log may be too short to win), then by id.
         survivors = sorted(self.configuration.voters - {dead})
         rank = survivors.index(self.id) if self.id in survivors else 0
+        rank = 0 if self._quick else 1 + rank
         delay = rank * self.timing.election / 4 + self._rng.uniform(0, self.timing.heartbeat)
         self._election_deadline = min(self._election_deadline, now + delay)
 
@@ -578,7 +582,7 @@ class ReplicaNode:
                 continue
             if round_number is None:
                 round_number = self._next_round(now)
-            message = self._append_message(progress, round_number, self.heartbeat_interval(now))
+            message = self._append_message(progress, round_number, self.heartbeat_interval(now), peer in quick)
             ready.messages.append((peer, message))
             progress.in_flight, progress.last_sent, progress.commit_sent = True, now, self.commit
             progress.announced = message.interval
@@ -588,7 +592,8 @@ class ReplicaNode:
     def _quick_followers(self) -> set[str]:
         """The followers that get new entries at once: the quickest voters a majority needs, and learners.
 
-        Learners are catching up and count for nothing yet. A voter left out still gets
+        Learners are catching up and count for nothing yet; a voter whose answers were
+        never timed (a new leader's followers) is quick until they are. A voter left out still gets
         every entry with its heartbeat, at most ``heartbeat`` later, so it stays close
         enough to take over; one that stops answering drops out of the quick ones at once.
         """
@@ -598,12 +603,14 @@ class ReplicaNode:
         )
         needed = self.configuration.majority() - (1 if self.id in self.configuration.voters else 0)
         learners = self.configuration.members - self.configuration.voters - {self.id}
-        return {peer for _, peer in voters[: max(0, needed)]} | learners
+        # Voters not timed yet (a new leader's) all count as quick until their first answers.
+        unmeasured = {peer for answer_time, peer in voters if answer_time == 0.0}
+        return {peer for _, peer in voters[: max(0, needed)]} | unmeasured | learners
 
     def _lone(self) -> bool:
         return self.configuration.voters == {self.id}
 
-    def _append_message(self, progress: _Progress, round_number: int, interval: float) -> AppendEntries:
+    def _append_message(self, progress: _Progress, round_number: int, interval: float, quick: bool) -> AppendEntries:
         prev_index = progress.next_index - 1
         prev_term = self.term_at(prev_index)
         assert prev_term is not None
@@ -616,6 +623,7 @@ class ReplicaNode:
             commit=self.commit,
             round=round_number,
             interval=interval,
+            quick=quick,
         )
 
     def _follow(self, message: AppendEntries | InstallSnapshot, now: float, ready: Ready) -> bool:
@@ -628,6 +636,7 @@ class ReplicaNode:
         self._heard_leader_at = now
         if isinstance(message, AppendEntries):
             self._leader_interval = message.interval
+            self._quick = message.quick
             self._election_deadline = now + self._election_timeout(message.interval)
         else:
             self._election_deadline = now + self._election_timeout()
