@@ -352,7 +352,8 @@ class PartitionActor:
             reads_only, consistent = read_only(wire_ops)
             if reads_only:
                 ops = [op_from_wire(wire) for wire in wire_ops]
-                hashes = [op.key.hash for op in ops if isinstance(op, GetOp)]
+                # The hashes read matter only to an eventually consistent read on a follower.
+                hashes = [] if consistent else [op.key.hash for op in ops if isinstance(op, GetOp)]
                 await self._check_reads(consistent, min_index, min(hashes, default=0), max(hashes, default=-1) + 1)
                 return self.state.run(ops), self.node.applied
             answer: list[Any] = await self._propose(Batch(tuple(wire_ops)), request_id)
@@ -502,13 +503,9 @@ class PartitionActor:
             for member in sorted(configuration.members - {self.replica_id})
             if now - self._silent_since.get(member, now) > DEAD_AFTER_SECONDS
         ]
-        if dead:
+        if dead or len(configuration.members) < self.config.group_size:
             self._repairing = True
-            self._spawn(self._replace(dead[0]))
-            return
-        if len(configuration.members) < self.config.group_size:
-            self._repairing = True
-            self._spawn(self._top_up())
+            self._spawn(self._replace(dead[0] if dead else None))
             return
         # Caught up: within a few entries of the commit (under a steady write load a learner's
         # last answer is always a round old, so "all of it" might never hold).
@@ -530,34 +527,26 @@ class PartitionActor:
             return
         self._process(ready)
 
-    async def _replace(self, dead: str) -> None:
-        """Remove ``dead`` from the group, then start a new replica in its place."""
+    async def _replace(self, dead: str | None) -> None:
+        """Remove ``dead`` (if any) from the group, then start a new replica (in its place, or for a
+        group short of its size: an earlier replacement failed to start)."""
         try:
-            configuration = self.node.configuration
-            self._propose_configuration(
-                replace(
-                    configuration,
-                    voters=configuration.voters - {dead},
-                    learners=configuration.learners - {dead},
-                    departed=configuration.departed | {dead},
+            if dead is not None:
+                configuration = self.node.configuration
+                self._propose_configuration(
+                    replace(
+                        configuration,
+                        voters=configuration.voters - {dead},
+                        learners=configuration.learners - {dead},
+                        departed=configuration.departed | {dead},
+                    )
                 )
-            )
-            self._silent_since.pop(dead, None)
-            self._peers.pop(dead, None)
-            self._system.stop_replica(self.config.table_id, self.partition_id, dead)
+                self._silent_since.pop(dead, None)
+                self._peers.pop(dead, None)
+                self._system.stop_replica(self.config.table_id, self.partition_id, dead)
             await self._add_replica()
         except Exception:
             log.exception("partition %s: replacing replica %s failed; trying again", self.partition_id, dead)
-            self._repair_not_before = time.monotonic() + REPAIR_RETRY_SECONDS
-        finally:
-            self._repairing = False
-
-    async def _top_up(self) -> None:
-        """Start a replica for a group short of its size (an earlier replacement failed to start)."""
-        try:
-            await self._add_replica()
-        except Exception:
-            log.exception("partition %s: adding a replica failed; trying again", self.partition_id)
             self._repair_not_before = time.monotonic() + REPAIR_RETRY_SECONDS
         finally:
             self._repairing = False
